@@ -1,0 +1,116 @@
+/*
+ * qgad: a QEMU guest agent. Start-up in qemu-ga's order: options and
+ * config, --dump-conf, frozen state, logging, persistent state, commands,
+ * channel, then daemonise and serve.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+static int
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		exit(EXIT_SUCCESS);
+	umask(S_IRWXG | S_IRWXO);
+	if (setsid() < 0)
+		return -1;
+	if (chdir("/") < 0)
+		return -1;
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct qga_command all[QGA_SCHEMA_MAX_COMMANDS];
+	const char *names[QGA_SCHEMA_MAX_COMMANDS];
+	struct qga_config cfg;
+	struct qga_ctx a;
+	size_t n;
+	int rc;
+
+	n = qga_schema_commands(all, QGA_SCHEMA_MAX_COMMANDS);
+	for (size_t i = 0; i < n; i++)
+		names[i] = all[i].name;
+	rc = qga_config_load(&cfg, argc, argv, names, n);
+	if (rc != 0) {
+		qga_config_free(&cfg);
+		return rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	}
+	if (cfg.dump_conf) {
+		qga_config_dump(&cfg, stdout);
+		qga_config_free(&cfg);
+		return EXIT_SUCCESS;
+	}
+
+	memset(&a, 0, sizeof(a));
+	a.cfg = &cfg;
+	a.session.policy = cfg.negotiation;
+	qga_log_open(stderr, false, cfg.verbose ? QGA_LOG_ALL : QGA_LOG_DEFAULT);
+	a.loop = qga_loop_new();
+	a.stream = json_stream_new();
+	if (a.loop == NULL || a.stream == NULL ||
+	    qga_state_init(&a.state, cfg.statedir) < 0) {
+		fprintf(stderr, "out of memory\n");
+		return EXIT_FAILURE;
+	}
+	if (qga_state_frozen_marker(&a.state)) {
+		a.frozen = true;
+		qga_log(QGA_LOG_WARNING, "previous instance appears to have exited "
+		    "with frozen filesystems. deferring logging/pidfile creation "
+		    "and disabling non-fsfreeze-safe commands until "
+		    "guest-fsfreeze-thaw is issued, or filesystems are manually "
+		    "unfrozen and the file %s is removed", a.state.frozen_path);
+		qga_log_pause(true);
+	}
+	if (cfg.logfile && agent_open_logfile(&a) < 0)
+		return EXIT_FAILURE;
+	if (qga_state_load(&a.state, !a.frozen) < 0)
+		return EXIT_FAILURE;
+	agent_commands_init(&a);
+	if (agent_start_channel(&a) < 0) {
+		qga_log(QGA_LOG_CRITICAL, "failed to initialize guest agent channel");
+		return EXIT_FAILURE;
+	}
+	if (cfg.daemonize) {
+		if (daemonize() < 0) {
+			qga_log(QGA_LOG_CRITICAL, "failed to daemonize: %s", strerror(errno));
+			return EXIT_FAILURE;
+		}
+		if (cfg.logfile == NULL)
+			qga_log_open(NULL, true, cfg.verbose ? QGA_LOG_ALL : QGA_LOG_DEFAULT);
+		if (agent_write_pidfile(&a) < 0)
+			return EXIT_FAILURE;
+	}
+	agent_run(&a);
+	if (a.pidfile_written)
+		unlink(cfg.pidfile);
+	json_stream_free(a.stream);
+	buf_free(&a.out);
+	qga_loop_free(a.loop);
+	qga_state_free(&a.state);
+	qga_log_close();
+	qga_config_free(&cfg);
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,825 @@
+/*
+ * Incremental JSON reader: a byte-driven lexer feeds tokens to a streamer
+ * that counts brackets and cuts messages; a recursive-descent parser turns
+ * each message's tokens into jansson values. The error texts are qemu-ga's.
+ */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "utf8.h"
+#include "json-stream.h"
+
+enum tok_type {
+	T_LBRACE, T_RBRACE, T_LBRACKET, T_RBRACKET, T_COLON, T_COMMA,
+	T_STRING, T_INTEGER, T_FLOAT, T_KEYWORD, T_ERROR
+};
+
+enum lex_state {
+	L_START, L_RECOVERY, L_STRING, L_STRING_ESC,
+	L_MINUS, L_ZERO, L_INT, L_DOT, L_FRAC, L_EXP, L_EXP_SIGN, L_EXP_DIGITS,
+	L_KEYWORD
+};
+
+struct token {
+	enum tok_type	 type;
+	char		*text;
+	size_t		 len;
+};
+
+struct event {
+	json_t		*msg;
+	char		*err;
+	struct event	*next;
+};
+
+struct json_stream {
+	enum lex_state	 state;
+	char		 quote;		/* the quote that opened the current string */
+	struct buf	 tok;		/* text of the token being lexed */
+	bool		 tok_overflow;	/* the token outgrew JSON_MAX_TOKEN_SIZE */
+
+	struct token	*toks;		/* tokens of the message being collected */
+	size_t		 ntoks, captoks;
+	size_t		 msg_bytes;
+	long		 braces, brackets;
+	bool		 discarding;	/* after a limit error: skip to the message end */
+
+	struct event	*head, **tail;
+};
+
+static void queue_event(struct json_stream *s, json_t *msg, char *err)
+{
+	struct event *e = calloc(1, sizeof(*e));
+
+	if (e == NULL) {
+		json_decref(msg);
+		free(err);
+		return;
+	}
+	e->msg = msg;
+	e->err = err;
+	*s->tail = e;
+	s->tail = &e->next;
+}
+
+static char *
+errorf(const char *fmt, ...)
+{
+	char *p = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		p = NULL;
+	va_end(ap);
+	return p;
+}
+
+static void
+drop_tokens(struct json_stream *s)
+{
+	for (size_t i = 0; i < s->ntoks; i++)
+		free(s->toks[i].text);
+	s->ntoks = 0;
+	s->msg_bytes = 0;
+}
+
+static void
+reset_message(struct json_stream *s)
+{
+	drop_tokens(s);
+	s->braces = s->brackets = 0;
+	s->discarding = false;
+}
+
+static void
+limit_error(struct json_stream *s, const char *what)
+{
+	queue_event(s, NULL, errorf("JSON %s limit exceeded", what));
+	drop_tokens(s);
+	/*
+	 * qemu-ga forgets the brackets here and answers every stray closing
+	 * token of the oversized message with its own error. We keep counting
+	 * and skip to the end of the message instead: one error, then service.
+	 */
+	s->discarding = true;
+}
+
+static json_t *parse_tokens(struct token *t, size_t n, char **err);
+
+static void
+emit_message(struct json_stream *s)
+{
+	char *err = NULL;
+	json_t *v = parse_tokens(s->toks, s->ntoks, &err);
+
+	queue_event(s, v, v ? NULL : err);
+	if (v)
+		free(err);
+	reset_message(s);
+}
+
+static void
+handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
+    bool overflow)
+{
+	struct token *t;
+
+	if (type == T_ERROR) {
+		char *clean = utf8_sanitize(text, len);
+
+		queue_event(s, NULL, errorf("JSON parse error, stray '%s'",
+		    clean ? clean : ""));
+		free(clean);
+		free(text);
+		reset_message(s);
+		return;
+	}
+	switch (type) {
+	case T_LBRACE: s->braces++; break;
+	case T_RBRACE: s->braces--; break;
+	case T_LBRACKET: s->brackets++; break;
+	case T_RBRACKET: s->brackets--; break;
+	default: break;
+	}
+	if (s->discarding) {
+		free(text);
+		if (s->braces <= 0 && s->brackets <= 0)
+			reset_message(s);
+		return;
+	}
+	if (overflow) {
+		free(text);
+		limit_error(s, "token size");
+		goto balanced;
+	}
+	if (s->braces + s->brackets > JSON_MAX_NESTING) {
+		free(text);
+		limit_error(s, "nesting depth");
+		return;
+	}
+	s->msg_bytes += len;
+	if (s->msg_bytes + 1 > JSON_MAX_TOKEN_SIZE) {
+		free(text);
+		limit_error(s, "token size");
+		goto balanced;
+	}
+	if (s->ntoks + 1 > JSON_MAX_TOKEN_COUNT) {
+		free(text);
+		limit_error(s, "token count");
+		goto balanced;
+	}
+	if (s->ntoks == s->captoks) {
+		size_t cap = s->captoks ? s->captoks * 2 : 64;
+		t = realloc(s->toks, cap * sizeof(*t));
+		if (t == NULL) {
+			free(text);
+			limit_error(s, "token count");
+			goto balanced;
+		}
+		s->toks = t;
+		s->captoks = cap;
+	}
+	t = &s->toks[s->ntoks++];
+	t->type = type;
+	t->text = text;
+	t->len = len;
+	if (s->braces < 0 || s->brackets < 0 ||
+	    (s->braces == 0 && s->brackets == 0))
+		emit_message(s);
+	return;
+balanced:
+	if (s->braces <= 0 && s->brackets <= 0)
+		reset_message(s);
+}
+
+static void
+finish_token(struct json_stream *s, enum tok_type type)
+{
+	bool overflow = s->tok_overflow;
+	size_t len = s->tok.len;
+	char *text = buf_steal(&s->tok);
+
+	s->tok_overflow = false;
+	s->state = type == T_ERROR ? L_RECOVERY : L_START;
+	if (text == NULL) {
+		reset_message(s);
+		queue_event(s, NULL, errorf("JSON token size limit exceeded"));
+		return;
+	}
+	handle_token(s, type, text, len, overflow);
+}
+
+static void
+tok_add(struct json_stream *s, const char *p, size_t n)
+{
+	if (s->tok_overflow)
+		return;
+	if (s->tok.len + n > JSON_MAX_TOKEN_SIZE || buf_append(&s->tok, p, n) < 0)
+		s->tok_overflow = true;
+}
+
+static void
+single(struct json_stream *s, enum tok_type type, char c)
+{
+	tok_add(s, &c, 1);
+	finish_token(s, type);
+}
+
+static bool
+is_structural(unsigned char c)
+{
+	return c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',';
+}
+
+/* Error with the offending byte included in the token text. */
+static void
+lex_error(struct json_stream *s, unsigned char c)
+{
+	tok_add(s, (const char *)&c, 1);
+	finish_token(s, T_ERROR);
+}
+
+void
+json_stream_feed(struct json_stream *s, const void *data, size_t len)
+{
+	const unsigned char *p = data, *end = p + len;
+
+	while (p < end) {
+		unsigned char c = *p;
+
+		switch (s->state) {
+		case L_RECOVERY:
+			/* Skip to a point where a new message can start; control
+			 * bytes and 0xFE/0xFF are how clients force that. */
+			if ((c >= 0x20 && c <= 0xFD && !is_structural(c)) || c == '\t') {
+				p++;
+				continue;
+			}
+			s->state = L_START;
+			continue;
+		case L_START:
+			p++;
+			switch (c) {
+			case ' ': case '\t': case '\r': case '\n':
+				continue;
+			case '{': single(s, T_LBRACE, (char)c); continue;
+			case '}': single(s, T_RBRACE, (char)c); continue;
+			case '[': single(s, T_LBRACKET, (char)c); continue;
+			case ']': single(s, T_RBRACKET, (char)c); continue;
+			case ':': single(s, T_COLON, (char)c); continue;
+			case ',': single(s, T_COMMA, (char)c); continue;
+			case '"': case '\'':
+				s->quote = (char)c;
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_STRING;
+				continue;
+			case '-':
+				tok_add(s, "-", 1);
+				s->state = L_MINUS;
+				continue;
+			case '0':
+				tok_add(s, "0", 1);
+				s->state = L_ZERO;
+				continue;
+			default:
+				if (c >= '1' && c <= '9') {
+					tok_add(s, (const char *)&c, 1);
+					s->state = L_INT;
+				} else if (c >= 'a' && c <= 'z') {
+					tok_add(s, (const char *)&c, 1);
+					s->state = L_KEYWORD;
+				} else
+					lex_error(s, c);
+				continue;
+			}
+		case L_STRING: {
+			/* Fast path: copy the run of ordinary bytes at once. */
+			const unsigned char *q = p;
+			while (q < end && *q >= 0x20 && *q < 0xFE && *q != '\\' &&
+			    *q != (unsigned char)s->quote)
+				q++;
+			if (q > p) {
+				tok_add(s, (const char *)p, (size_t)(q - p));
+				p = q;
+				continue;
+			}
+			p++;
+			if (c == (unsigned char)s->quote) {
+				tok_add(s, (const char *)&c, 1);
+				finish_token(s, T_STRING);
+			} else if (c == '\\') {
+				tok_add(s, "\\", 1);
+				s->state = L_STRING_ESC;
+			} else
+				lex_error(s, c);
+			continue;
+		}
+		case L_STRING_ESC:
+			p++;
+			if (c < 0x20 || c >= 0xFE) {
+				lex_error(s, c);
+				continue;
+			}
+			tok_add(s, (const char *)&c, 1);
+			s->state = L_STRING;
+			continue;
+		case L_KEYWORD:
+			if (c >= 'a' && c <= 'z') {
+				tok_add(s, (const char *)&c, 1);
+				p++;
+				continue;
+			}
+			finish_token(s, T_KEYWORD);
+			continue;
+		case L_MINUS:
+			p++;
+			if (c == '0') {
+				tok_add(s, "0", 1);
+				s->state = L_ZERO;
+			} else if (c >= '1' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_INT;
+			} else
+				lex_error(s, c);
+			continue;
+		case L_ZERO:
+		case L_INT:
+			if (c >= '0' && c <= '9' && s->state == L_INT) {
+				tok_add(s, (const char *)&c, 1);
+				p++;
+			} else if (c == '.') {
+				tok_add(s, ".", 1);
+				s->state = L_DOT;
+				p++;
+			} else if (c == 'e' || c == 'E') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_EXP;
+				p++;
+			} else
+				finish_token(s, T_INTEGER);
+			continue;
+		case L_DOT:
+			p++;
+			if (c >= '0' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_FRAC;
+			} else
+				lex_error(s, c);
+			continue;
+		case L_FRAC:
+			if (c >= '0' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				p++;
+			} else if (c == 'e' || c == 'E') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_EXP;
+				p++;
+			} else
+				finish_token(s, T_FLOAT);
+			continue;
+		case L_EXP:
+			p++;
+			if (c == '+' || c == '-') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_EXP_SIGN;
+			} else if (c >= '0' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_EXP_DIGITS;
+			} else
+				lex_error(s, c);
+			continue;
+		case L_EXP_SIGN:
+			p++;
+			if (c >= '0' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				s->state = L_EXP_DIGITS;
+			} else
+				lex_error(s, c);
+			continue;
+		case L_EXP_DIGITS:
+			if (c >= '0' && c <= '9') {
+				tok_add(s, (const char *)&c, 1);
+				p++;
+			} else
+				finish_token(s, T_FLOAT);
+			continue;
+		}
+	}
+}
+
+struct json_stream *
+json_stream_new(void)
+{
+	struct json_stream *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->tail = &s->head;
+	return s;
+}
+
+void
+json_stream_reset(struct json_stream *s)
+{
+	json_t *msg;
+	char *err;
+
+	while (json_stream_next(s, &msg, &err)) {
+		json_decref(msg);
+		free(err);
+	}
+	reset_message(s);
+	buf_reset(&s->tok);
+	s->tok_overflow = false;
+	s->state = L_START;
+}
+
+void
+json_stream_free(struct json_stream *s)
+{
+	if (s == NULL)
+		return;
+	json_stream_reset(s);
+	free(s->toks);
+	buf_free(&s->tok);
+	free(s);
+}
+
+int
+json_stream_next(struct json_stream *s, json_t **msg, char **err)
+{
+	struct event *e = s->head;
+
+	if (e == NULL)
+		return 0;
+	s->head = e->next;
+	if (s->head == NULL)
+		s->tail = &s->head;
+	*msg = e->msg;
+	*err = e->err;
+	free(e);
+	return 1;
+}
+
+int
+json_stream_partial(const struct json_stream *s)
+{
+	return s->ntoks > 0 || s->tok.len > 0 || s->discarding;
+}
+
+/* ---- parser ---- */
+
+struct parser {
+	struct token	*t;
+	size_t		 n, pos;
+	char		*err;
+};
+
+static void
+perr(struct parser *p, const char *fmt, ...)
+{
+	char *msg = NULL, *full;
+	va_list ap;
+
+	if (p->err)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	full = errorf("JSON parse error, %s", msg ? msg : "");
+	free(msg);
+	p->err = full;
+}
+
+static struct token *
+peek(struct parser *p)
+{
+	return p->pos < p->n ? &p->t[p->pos] : NULL;
+}
+
+static struct token *
+next(struct parser *p)
+{
+	return p->pos < p->n ? &p->t[p->pos++] : NULL;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+read_hex4(const char *s, size_t left, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	if (left < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(s[i]);
+		if (h < 0)
+			return -1;
+		v = v << 4 | (uint32_t)h;
+	}
+	*out = v;
+	return 0;
+}
+
+static json_t *
+parse_string(struct parser *p, struct token *t)
+{
+	const char *s = t->text + 1, *end = t->text + t->len - 1;
+	struct buf b = { 0 };
+	json_t *v;
+
+	while (s < end) {
+		unsigned char c = (unsigned char)*s;
+		uint32_t cp, lo;
+		size_t n;
+		char enc[4];
+
+		if (c != '\\') {
+			const char *run = s;
+			/* Copy the longest valid run in one go. */
+			while (s < end && *s != '\\') {
+				n = utf8_decode((const unsigned char *)s, (size_t)(end - s), &cp);
+				if (n == 0) {
+					perr(p, "invalid UTF-8 sequence in string");
+					goto fail;
+				}
+				s += n;
+			}
+			if (buf_append(&b, run, (size_t)(s - run)) < 0)
+				goto oom;
+			continue;
+		}
+		s++;
+		switch (*s) {
+		case '"': buf_putc(&b, '"'); break;
+		case '\'': buf_putc(&b, '\''); break;
+		case '\\': buf_putc(&b, '\\'); break;
+		case '/': buf_putc(&b, '/'); break;
+		case 'b': buf_putc(&b, '\b'); break;
+		case 'f': buf_putc(&b, '\f'); break;
+		case 'n': buf_putc(&b, '\n'); break;
+		case 'r': buf_putc(&b, '\r'); break;
+		case 't': buf_putc(&b, '\t'); break;
+		case 'u':
+			if (read_hex4(s + 1, (size_t)(end - s - 1), &cp) < 0) {
+				perr(p, "invalid hex escape sequence in string");
+				goto fail;
+			}
+			if (cp >= 0xD800 && cp <= 0xDBFF && end - (s + 5) >= 6 &&
+			    s[5] == '\\' && s[6] == 'u' &&
+			    read_hex4(s + 7, (size_t)(end - s - 7), &lo) == 0 &&
+			    lo >= 0xDC00 && lo <= 0xDFFF) {
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				s += 6;
+			} else if (cp >= 0xD800 && cp <= 0xDFFF) {
+				perr(p, "\\%.5s is not a valid Unicode character", s);
+				goto fail;
+			}
+			n = utf8_encode(cp, enc);
+			buf_append(&b, enc, n);
+			s += 4;
+			break;
+		default:
+			perr(p, "invalid escape sequence in string");
+			goto fail;
+		}
+		s++;
+	}
+	v = json_stringn(b.data ? b.data : "", b.len);
+	buf_free(&b);
+	if (v == NULL)
+		perr(p, "invalid UTF-8 sequence in string");
+	return v;
+oom:
+	perr(p, "out of memory");
+fail:
+	buf_free(&b);
+	return NULL;
+}
+
+static json_t *
+parse_number(struct parser *p, struct token *t)
+{
+	char *end;
+	double d;
+
+	if (t->type == T_INTEGER) {
+		long long ll;
+
+		errno = 0;
+		ll = strtoll(t->text, &end, 10);
+		if (errno == 0)
+			return json_integer(ll);
+		/* Beyond int64: jansson has no uint64, so it becomes a double
+		 * (qemu keeps up to UINT64_MAX exact; see docs/protocol.md). */
+	}
+	d = strtod(t->text, &end);
+	if (isinf(d))
+		d = d > 0 ? DBL_MAX : -DBL_MAX;
+	(void)p;
+	return json_real(d);
+}
+
+static json_t *parse_value(struct parser *p);
+
+static json_t *
+parse_object(struct parser *p)
+{
+	json_t *obj = json_object(), *key = NULL, *val;
+	struct token *t;
+
+	if (obj == NULL)
+		return NULL;
+	t = peek(p);
+	if (t && t->type == T_RBRACE) {
+		next(p);
+		return obj;
+	}
+	for (;;) {
+		t = peek(p);
+		if (t == NULL) {
+			perr(p, "premature EOI");
+			goto fail;
+		}
+		key = parse_value(p);
+		if (key == NULL)
+			goto fail;
+		if (!json_is_string(key)) {
+			perr(p, "key is not a string in object");
+			goto fail;
+		}
+		t = next(p);
+		if (t == NULL) {
+			perr(p, "premature EOI");
+			goto fail;
+		}
+		if (t->type != T_COLON) {
+			perr(p, "missing : in object pair");
+			goto fail;
+		}
+		if (peek(p) == NULL) {
+			perr(p, "Missing value in dict");
+			goto fail;
+		}
+		val = parse_value(p);
+		if (val == NULL)
+			goto fail;
+		/* jansson keys are C strings: a key with an embedded NUL is cut. */
+		if (json_object_get(obj, json_string_value(key))) {
+			json_decref(val);
+			perr(p, "duplicate key");
+			goto fail;
+		}
+		json_object_set_new(obj, json_string_value(key), val);
+		json_decref(key);
+		key = NULL;
+		t = next(p);
+		if (t == NULL) {
+			perr(p, "premature EOI");
+			goto fail;
+		}
+		if (t->type == T_RBRACE)
+			return obj;
+		if (t->type != T_COMMA) {
+			perr(p, "expected separator in dict");
+			goto fail;
+		}
+	}
+fail:
+	json_decref(key);
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *
+parse_array(struct parser *p)
+{
+	json_t *arr = json_array(), *val;
+	struct token *t;
+
+	if (arr == NULL)
+		return NULL;
+	t = peek(p);
+	if (t && t->type == T_RBRACKET) {
+		next(p);
+		return arr;
+	}
+	for (;;) {
+		if (peek(p) == NULL) {
+			perr(p, "premature EOI");
+			goto fail;
+		}
+		val = parse_value(p);
+		if (val == NULL)
+			goto fail;
+		json_array_append_new(arr, val);
+		t = next(p);
+		if (t == NULL) {
+			perr(p, "premature EOI");
+			goto fail;
+		}
+		if (t->type == T_RBRACKET)
+			return arr;
+		if (t->type != T_COMMA) {
+			perr(p, "expected separator in list");
+			goto fail;
+		}
+	}
+fail:
+	json_decref(arr);
+	return NULL;
+}
+
+static json_t *
+parse_value(struct parser *p)
+{
+	struct token *t = next(p);
+
+	if (t == NULL) {
+		perr(p, "premature EOI");
+		return NULL;
+	}
+	switch (t->type) {
+	case T_LBRACE:
+		return parse_object(p);
+	case T_LBRACKET:
+		return parse_array(p);
+	case T_STRING:
+		return parse_string(p, t);
+	case T_INTEGER:
+	case T_FLOAT:
+		return parse_number(p, t);
+	case T_KEYWORD:
+		if (strcmp(t->text, "true") == 0)
+			return json_true();
+		if (strcmp(t->text, "false") == 0)
+			return json_false();
+		if (strcmp(t->text, "null") == 0)
+			return json_null();
+		perr(p, "invalid keyword '%s'", t->text);
+		return NULL;
+	default:
+		perr(p, "expecting value");
+		return NULL;
+	}
+}
+
+static json_t *
+parse_tokens(struct token *t, size_t n, char **err)
+{
+	struct parser p = { .t = t, .n = n };
+	json_t *v = parse_value(&p);
+
+	if (v == NULL && p.err == NULL)
+		perr(&p, "out of memory");
+	*err = p.err;
+	return v;
+}
+
+json_t *
+json_parse_text(const char *text, size_t len, char **err)
+{
+	struct json_stream *s = json_stream_new();
+	json_t *msg = NULL, *extra;
+	char *e = NULL;
+
+	*err = NULL;
+	if (s == NULL)
+		return NULL;
+	json_stream_feed(s, text, len);
+	/* A trailing number or keyword needs a delimiter to end. */
+	json_stream_feed(s, " ", 1);
+	if (!json_stream_next(s, &msg, &e))
+		e = errorf("JSON parse error, premature EOI");
+	else if (json_stream_next(s, &extra, err)) {
+		json_decref(extra);
+		free(*err);
+		json_decref(msg);
+		msg = NULL;
+		free(e);
+		e = errorf("JSON parse error, trailing data");
+	}
+	json_stream_free(s);
+	*err = e;
+	return msg;
+}
