@@ -1,0 +1,220 @@
+"""Test helpers: start a guest agent (qgad, or the real qemu-ga for
+compatibility runs) on a unix socket in a fresh directory and talk to it
+over the real socket.
+
+QGA_AGENT names the binary under test (default: build/qgad). Tests that
+only make sense for qgad call require_qgad(); a missing qemu-ga skips the
+whole file (exit code 77, meson's "skipped").
+"""
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+AGENT = os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad')
+TIMEOUT = float(os.environ.get('QGA_TEST_TIMEOUT', '10'))
+
+
+def is_qemu_ga():
+    return os.path.basename(AGENT).startswith('qemu-ga')
+
+
+def skip_unless_agent():
+    if not os.access(AGENT, os.X_OK):
+        print('SKIP: agent %s is not installed' % AGENT)
+        sys.exit(77)
+
+
+def require_qgad(test):
+    """Decorator: the test is about qgad's own extensions."""
+    return unittest.skipIf(is_qemu_ga(), 'qgad only')(test)
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def unb64(text):
+    return base64.b64decode(text)
+
+
+class Conn:
+    """One client connection. Replies are read line by line; a leading
+    0xFF (the guest-sync-delimited sentinel) is kept in raw reads and
+    stripped by reply()."""
+
+    def __init__(self, path, timeout=TIMEOUT):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b''
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self, timeout=None):
+        """The next raw reply line (with its sentinel, without '\\n')."""
+        old = self.sock.gettimeout()
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            while b'\n' not in self.buf:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise EOFError('agent closed the connection')
+                self.buf += chunk
+        finally:
+            self.sock.settimeout(old)
+        line, self.buf = self.buf.split(b'\n', 1)
+        return line
+
+    def reply(self, timeout=None):
+        raw = self.line(timeout)
+        return json.loads(raw.lstrip(b'\xff'))
+
+    def no_reply(self, wait=0.3):
+        """True when nothing arrives within wait seconds."""
+        try:
+            self.line(wait)
+        except (socket.timeout, TimeoutError):
+            return True
+        return False
+
+    def request(self, name, args=None, id=None, **kw):
+        msg = {'execute': name}
+        if args is not None:
+            msg['arguments'] = args
+        if id is not None:
+            msg['id'] = id
+        msg.update(kw)
+        self.send(json.dumps(msg) + '\n')
+
+    def cmd(self, name, args=None, id=None, **kw):
+        self.request(name, args, id, **kw)
+        return self.reply()
+
+    def ok(self, name, args=None):
+        """Run a command that must succeed; its return value."""
+        r = self.cmd(name, args)
+        if 'return' not in r:
+            raise AssertionError('%s failed: %r' % (name, r))
+        return r['return']
+
+    def sync(self, ident=12345):
+        """0xFF + guest-sync-delimited; discard everything up to the reply."""
+        self.send(b'\xff')
+        self.request('guest-sync-delimited', {'id': ident})
+        while True:
+            raw = self.line()
+            if raw.startswith(b'\xff'):
+                r = json.loads(raw[1:])
+                if r.get('return') == ident:
+                    return
+
+
+class Agent:
+    """An agent process in its own temporary directory (its cwd and
+    statedir), listening on <dir>/sock."""
+
+    def __init__(self, *args, env=None, binary=None, statedir=None,
+                 method_args=None):
+        self.binary = binary or AGENT
+        self.tmp = tempfile.TemporaryDirectory(prefix='qga-test-')
+        self.dir = self.tmp.name
+        self.sock = os.path.join(self.dir, 'sock')
+        self.statedir = statedir or self.dir
+        self.log = os.path.join(self.dir, 'agent.log')
+        full_env = dict(os.environ)
+        full_env.setdefault('QGA_CONF', os.path.join(self.dir, 'no-such.conf'))
+        full_env.update(env or {})
+        if method_args is None:
+            method_args = ['-m', 'unix-listen', '-p', self.sock]
+        cmd = [self.binary] + method_args + ['-t', self.statedir] + list(args)
+        self.stderr = open(self.log, 'wb')
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, env=full_env,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr)
+        self.wait_ready()
+
+    def wait_ready(self):
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('agent exited with %d: %s' %
+                                   (self.proc.returncode, self.log_text()))
+            if os.path.exists(self.sock):
+                return
+            time.sleep(0.01)
+        raise RuntimeError('agent did not create its socket')
+
+    def connect(self):
+        return Conn(self.sock)
+
+    def log_text(self):
+        with open(self.log, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        self.tmp.cleanup()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class AgentTest(unittest.TestCase):
+    """One agent per test class; self.c is a connection to it."""
+    agent_args = ()
+    agent_env = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = Agent(*cls.agent_args, env=cls.agent_env)
+        cls.c = cls.agent.connect()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+        rc = cls.agent.stop()
+        if rc != 0:
+            raise AssertionError('agent exited with status %d' % rc)
+
+    def assertError(self, reply, cls='GenericError', desc=None, contains=None):
+        self.assertIn('error', reply, reply)
+        self.assertNotIn('return', reply)
+        self.assertEqual(reply['error']['class'], cls, reply)
+        if desc is not None:
+            self.assertEqual(reply['error']['desc'], desc)
+        if contains is not None:
+            self.assertIn(contains, reply['error']['desc'])
+
+
+def main():
+    skip_unless_agent()
+    unittest.main(verbosity=2)
