@@ -8,9 +8,11 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import AgentTest, is_qemu_ga, main  # noqa: E402
+from qgatest import Agent, AgentTest, is_qemu_ga, main, require_qgad  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
 STAT_COLS = {'rx-bytes': 0, 'rx-packets': 1, 'rx-errs': 2, 'rx-dropped': 3,
@@ -152,6 +154,73 @@ class Routes(AgentTest):
                             sorted(key(r) for r in after)))
         self.assertTrue(any(r['version'] == 4 for r in routes) or
                         len(before) == 0)
+
+
+LIBVIRT_MAX_REPLY = 10 * 1024 * 1024
+ROUTE_HEADER = ('Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\t'
+                'Mask\t\tMTU\tWindow\tIRTT\n')
+
+
+@require_qgad
+class FakeProcNet(unittest.TestCase):
+    def run_agent(self, files, command):
+        with tempfile.TemporaryDirectory() as root:
+            os.makedirs(os.path.join(root, 'net'))
+            for name, text in files.items():
+                with open(os.path.join(root, name), 'w') as f:
+                    f.write(text)
+            with Agent(env={'QGA_PROCFS_ROOT': root}) as a:
+                c = a.connect()
+                c.request(command)
+                raw = c.line()
+                c.close()
+        return raw, json.loads(raw)
+
+    def test_route_formats(self):
+        v4line = 'eth0\t0001A8C0\t0101A8C0\t0003\t2\t7\t100\t00FFFFFF\t1500\t0\t0\n'
+        v6line = ('fe800000000000000000000000000000 40 '
+                  '00000000000000000000000000000000 00 '
+                  '20010db8000000000000000000000001 ffffffff 00000003 '
+                  '0000001a 00200200       lo\n')
+        _, r = self.run_agent({'net/route': ROUTE_HEADER + v4line + 'bad\n',
+                               'net/ipv6_route': v6line + 'short line\n'},
+                              'guest-network-get-route')
+        check_return(self, 'guest-network-get-route', r['return'])
+        self.assertEqual(r['return'], [
+            {'iface': 'eth0', 'destination': '192.168.1.0',
+             'gateway': '192.168.1.1', 'mask': '255.255.255.0', 'metric': 100,
+             'flags': 3, 'refcnt': 2, 'use': 7, 'mtu': 1500, 'window': 0,
+             'irtt': 0, 'version': 4},
+            {'iface': 'lo', 'destination': 'fe80::', 'source': '::',
+             'nexthop': '2001:db8::1', 'desprefixlen': '64',
+             'srcprefixlen': '0', 'metric': -1, 'flags': 0x200200,
+             'refcnt': 3, 'use': 26, 'version': 6}])
+
+    def test_missing_route_file_is_an_error(self):
+        _, r = self.run_agent({'net/route': ROUTE_HEADER},
+                              'guest-network-get-route')
+        self.assertTrue(r['error']['desc'].endswith(
+            '/net/ipv6_route"): No such file or directory'), r)
+
+    def test_route_reply_stays_under_libvirt_limit(self):
+        n = 80000
+        lines = ''.join('eth%d\t%08X\t0101A8C0\t0003\t0\t0\t100\tFFFFFFFF\t'
+                        '0\t0\t0\n' % (i % 1000, i) for i in range(n))
+        raw, r = self.run_agent({'net/route': ROUTE_HEADER + lines,
+                                 'net/ipv6_route': ''},
+                                'guest-network-get-route')
+        self.assertLess(len(raw) + 1, LIBVIRT_MAX_REPLY)
+        routes = r['return']
+        self.assertGreater(len(routes), 1000)
+        self.assertLess(len(routes), n, 'this input needs truncation')
+        self.assertEqual(routes[-1]['iface'], 'eth%d' % ((len(routes) - 1) % 1000))
+
+    def test_interfaces_without_proc_net_dev(self):
+        _, r = self.run_agent({}, 'guest-network-get-interfaces')
+        check_return(self, 'guest-network-get-interfaces', r['return'])
+        self.assertTrue(r['return'])
+        for i in r['return']:
+            self.assertNotIn('statistics', i)
 
 
 if __name__ == '__main__':
