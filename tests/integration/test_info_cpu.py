@@ -8,7 +8,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, main, require_qgad  # noqa: E402
+from qgatest import Agent, main, require_qgad  # noqa: E402
+from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
 CPU_DIR = '/sys/devices/system/cpu'
@@ -40,7 +41,7 @@ def proc_stat():
     return out
 
 
-class RealCpus(AgentTest):
+class RealCpus(InfoAgentTest):
     def test_get_vcpus(self):
         vcpus = self.c.ok('guest-get-vcpus')
         check_return(self, 'guest-get-vcpus', vcpus)
@@ -117,7 +118,7 @@ class FakeSysfsCpus(unittest.TestCase):
         self.root = self.tmp.name
         self.base = fake_cpus(self.root, {0: None, 1: '1', 2: '0', 3: '1'})
         self.agent = Agent(env={'QGA_SYSFS_ROOT': self.root})
-        self.c = self.agent.connect()
+        self.c = connect(self.agent)
 
     def tearDown(self):
         self.c.close()
@@ -194,7 +195,7 @@ class FakeProcStat(unittest.TestCase):
                         'cpu1 100 200 300 400 500 600 700 800 900 1000\n'
                         'intr 1 2 3\n')
             with Agent(env={'QGA_PROCFS_ROOT': root}) as a:
-                c = a.connect()
+                c = connect(a)
                 stats = c.ok('guest-get-cpustats')
                 c.close()
         check_return(self, 'guest-get-cpustats', stats)

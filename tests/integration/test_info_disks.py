@@ -9,7 +9,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, main, require_qgad  # noqa: E402
+from qgatest import Agent, main, require_qgad  # noqa: E402
+from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
 LIBVIRT_MAX_REPLY = 10 * 1024 * 1024
@@ -70,11 +71,17 @@ def expected_disks():
     return out[::-1]
 
 
-class Disks(AgentTest):
+class Disks(InfoAgentTest):
     def test_disks_match_sysfs(self):
-        disks = self.c.ok('guest-get-disks')
+        # Other tests on this machine attach loop devices: retry when the
+        # set of disks changed while we looked.
+        for _ in range(5):
+            before = expected_disks()
+            disks = self.c.ok('guest-get-disks')
+            want = expected_disks()
+            if before == want:
+                break
         check_return(self, 'guest-get-disks', disks)
-        want = expected_disks()
         self.assertEqual([(d['name'], d['partition']) for d in disks],
                          [(w[0], w[1]) for w in want])
         for d, w in zip(disks, want):
@@ -136,11 +143,14 @@ def run_with_proc(files, command):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, 'w') as f:
                 f.write(text)
-        with Agent(env={'QGA_PROCFS_ROOT': root}) as a:
-            c = a.connect()
+        with Agent('-v', env={'QGA_PROCFS_ROOT': root}) as a:
+            c = connect(a)
             raw = None
             c.request(command)
-            raw = c.line()
+            try:
+                raw = c.line()
+            except EOFError:
+                raise AssertionError('EOF: rc=%r log=%s' % (a.proc.poll(), a.log_text()[-3000:]))
             c.close()
     return raw, json.loads(raw)
 

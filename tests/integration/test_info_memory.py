@@ -9,7 +9,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, main, require_qgad  # noqa: E402
+from qgatest import Agent, main, require_qgad  # noqa: E402
+from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
 MEM_DIR = '/sys/devices/system/memory'
@@ -37,7 +38,7 @@ def sys_blocks(base=MEM_DIR):
     return out
 
 
-class RealMemory(AgentTest):
+class RealMemory(InfoAgentTest):
     def test_blocks(self):
         blocks = self.c.ok('guest-get-memory-blocks')
         check_return(self, 'guest-get-memory-blocks', blocks)
@@ -108,7 +109,7 @@ class FakeSysfsMemory(unittest.TestCase):
     def start(self, blocks, **kw):
         self.base = fake_memory(self.root, blocks, **kw)
         self.agent = Agent(env={'QGA_SYSFS_ROOT': self.root})
-        self.c = self.agent.connect()
+        self.c = connect(self.agent)
 
     def state(self, i):
         return read(os.path.join(self.base, 'memory%d' % i, 'state'))

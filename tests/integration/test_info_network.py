@@ -12,7 +12,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, is_qemu_ga, main, require_qgad  # noqa: E402
+from qgatest import Agent, is_qemu_ga, main, require_qgad  # noqa: E402
+from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
 STAT_COLS = {'rx-bytes': 0, 'rx-packets': 1, 'rx-errs': 2, 'rx-dropped': 3,
@@ -47,7 +48,7 @@ def ip_addrs():
     return out
 
 
-class Interfaces(AgentTest):
+class Interfaces(InfoAgentTest):
     def setUp(self):
         self.before = netdev()
         self.ifs = self.c.ok('guest-network-get-interfaces')
@@ -134,7 +135,7 @@ def proc_routes():
     return routes
 
 
-class Routes(AgentTest):
+class Routes(InfoAgentTest):
     def setUp(self):
         if is_qemu_ga() and self.c.cmd('guest-network-get-route').get(
                 'error', {}).get('class') == 'CommandNotFound':
@@ -169,10 +170,14 @@ class FakeProcNet(unittest.TestCase):
             for name, text in files.items():
                 with open(os.path.join(root, name), 'w') as f:
                     f.write(text)
-            with Agent(env={'QGA_PROCFS_ROOT': root}) as a:
-                c = a.connect()
+            with Agent('-v', env={'QGA_PROCFS_ROOT': root}) as a:
+                c = connect(a)
                 c.request(command)
-                raw = c.line()
+                try:
+                    raw = c.line()
+                except EOFError:
+                    raise AssertionError('EOF: rc=%r log=%s' % (
+                        a.proc.poll(), a.log_text()[-3000:]))
                 c.close()
         return raw, json.loads(raw)
 

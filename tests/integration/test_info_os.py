@@ -9,7 +9,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, is_qemu_ga, main  # noqa: E402
+from qgatest import Agent, is_qemu_ga, main  # noqa: E402
+from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check, check_return  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), '..', 'data')
@@ -66,7 +67,7 @@ class SchemaCheckSelfTest(unittest.TestCase):
                               '[GuestCpuStats]'))
 
 
-class HostInfo(AgentTest):
+class HostInfo(InfoAgentTest):
     def test_osinfo_matches_system(self):
         info = self.c.ok('guest-get-osinfo')
         check_return(self, 'guest-get-osinfo', info)
@@ -148,7 +149,7 @@ class OsReleaseFile(unittest.TestCase):
                 with open(path, 'wb') as f:
                     f.write(text.encode() if isinstance(text, str) else text)
             with Agent(env={'QGA_OS_RELEASE': path}) as a:
-                c = a.connect()
+                c = connect(a)
                 info = c.ok('guest-get-osinfo')
                 c.close()
         check_return(self, 'guest-get-osinfo', info)
