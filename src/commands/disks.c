@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <libudev.h>
+#include <linux/nvme_ioctl.h>
+#include <sys/ioctl.h>
 
 #include "ctx.h"
 #include "log.h"
@@ -21,6 +23,23 @@
 #define MAX_SCSI_HOSTS		8	/* hosts/ata ports looked at per controller */
 #define SIZE_BUF		32
 #define DISKSTAT_FIELDS		17	/* after major, minor and name */
+
+/* NVMe "Get Log Page" of the SMART / Health Information log (NVMe base
+ * specification): the command, the log and where its fields are. */
+#define NVME_ADMIN_GET_LOG_PAGE	0x02
+#define NVME_LOG_SMART		0x02
+#define NVME_NSID_ALL		0xffffffffu
+#define NVME_LOG_RAE		(1u << 15)	/* retain asynchronous event */
+#define NVME_SMART_LOG_SIZE	512
+#define NVME_SMART_U128_BASE	32	/* first 128-bit counter */
+
+/* The 128-bit little-endian counters from byte 32 on, 16 bytes apart. */
+static const char *const nvme_counters[] = {
+	"data-units-read", "data-units-written", "host-read-commands",
+	"host-write-commands", "controller-busy-time", "power-cycles",
+	"power-on-hours", "unsafe-shutdowns", "media-errors",
+	"number-of-error-log-entries",
+};
 
 /* PCI storage drivers whose devices get a bus type and unit. */
 static const char *const pci_drivers[] = {
@@ -270,6 +289,61 @@ disk_address(struct udev *udev, const char *syspath)
 	return o;
 }
 
+static uint64_t
+le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The smart member of an NVMe disk, or NULL when the device cannot be
+ * asked (qemu-ga then leaves it out too). */
+static json_t *
+nvme_smart(const char *node)
+{
+	unsigned char log[NVME_SMART_LOG_SIZE] = { 0 };
+	struct nvme_admin_cmd cmd = {
+		.opcode = NVME_ADMIN_GET_LOG_PAGE,
+		.nsid = NVME_NSID_ALL,
+		.addr = (uintptr_t)log,
+		.data_len = sizeof(log),
+		.cdw10 = NVME_LOG_SMART | NVME_LOG_RAE |
+		    ((sizeof(log) / 4 - 1) << 16),
+	};
+	json_t *o;
+	int fd = open(node, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (ioctl(fd, NVME_IOCTL_ADMIN_CMD, &cmd) != 0) {
+		qga_log(QGA_LOG_DEBUG, "Failed to get smart: %s: %s", node,
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	o = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i}", "type", "nvme",
+	    "critical-warning", log[0], "temperature", log[1] | log[2] << 8,
+	    "available-spare", log[3], "available-spare-threshold", log[4],
+	    "percentage-used", log[5]);
+	for (size_t i = 0; i < sizeof(nvme_counters) / sizeof(nvme_counters[0]);
+	    i++) {
+		const unsigned char *p = log + NVME_SMART_U128_BASE + 16 * i;
+		char key[64];
+
+		/* uint64 members above INT64_MAX cannot be carried by
+		 * jansson's integers; the counters never get there. */
+		snprintf(key, sizeof(key), "%s-lo", nvme_counters[i]);
+		json_object_set_new(o, key, json_integer((json_int_t)le64(p)));
+		snprintf(key, sizeof(key), "%s-hi", nvme_counters[i]);
+		json_object_set_new(o, key, json_integer((json_int_t)le64(p + 8)));
+	}
+	return o;
+}
+
 /* A copy of the device node udev knows for syspath, or NULL. */
 static char *
 devnode(struct udev *udev, const char *syspath)
@@ -422,7 +496,10 @@ qmp_guest_get_disks(struct qga_ctx *ctx, struct qga_error *err)
 		free(real);
 		if ((v = dependencies(udev, dir)) != NULL)
 			json_object_set_new(disk, "dependencies", v);
-		/* NVMe SMART data (smart) is not implemented. */
+		if ((v = json_object_get(disk, "address")) != NULL &&
+		    strcmp(json_string_value(json_object_get(v, "bus-type")),
+		    "nvme") == 0 && (v = nvme_smart(node)) != NULL)
+			json_object_set_new(disk, "smart", v);
 		if (sysinfo_list_add(&list, disk))
 			add_partitions(udev, &list, dir, de->d_name, node);
 		free(node);

@@ -15,6 +15,7 @@
 
 /* os-release files are a few hundred bytes; anything bigger is not one. */
 #define OS_RELEASE_MAX		(64 * 1024)
+#define UTMP_ENV		"QGA_UTMP_FILE"
 #define HOST_NAME_BUF		256	/* HOST_NAME_MAX (64) on Linux, with room */
 
 static const char *const os_release_keys[][2] = {
@@ -230,6 +231,9 @@ qmp_guest_get_users(struct qga_ctx *ctx, struct qga_error *err)
 	(void)ctx;
 	(void)err;
 	sysinfo_list_init(&users, "guest-get-users");
+	/* A test seam like QGA_SYSFS_ROOT: another utmp file. */
+	if (getenv(UTMP_ENV) != NULL)
+		utmpxname(getenv(UTMP_ENV));
 	setutxent();
 	while ((ut = getutxent()) != NULL) {
 		char name[sizeof(ut->ut_user) + 1];

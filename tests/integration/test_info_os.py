@@ -3,13 +3,14 @@ schema conformance and values against the machine (uname, os-release,
 gethostname, utmp via `who`, /proc/loadavg)."""
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, is_qemu_ga, main  # noqa: E402
+from qgatest import Agent, is_qemu_ga, main, require_qgad  # noqa: E402
 from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check, check_return  # noqa: E402
 
@@ -137,6 +138,43 @@ class HostInfo(InfoAgentTest):
             for name in ('guest-get-load', 'guest-network-get-route'):
                 self.assertTrue(cmds[name]['enabled'], name)
             self.assertNotIn('guest-get-devices', cmds)
+
+
+USER_PROCESS, LOGIN_PROCESS, DEAD_PROCESS = 7, 6, 8
+
+
+def utmp_record(kind, user, sec, usec, line='pts/0'):
+    """One glibc x86-64 struct utmp (384 bytes)."""
+    return struct.pack('<hxxi32s4s32s256shhiii16s20x', kind, 1234,
+                       line.encode(), b'ts/0', user.encode(), b'host', 0, 0,
+                       0, sec, usec, b'')
+
+
+@require_qgad
+class FakeUtmp(unittest.TestCase):
+    """Users from a utmp file named by QGA_UTMP_FILE (qgad's test seam)."""
+
+    def test_dedup_and_earliest_login(self):
+        self.assertEqual(len(utmp_record(USER_PROCESS, 'x', 0, 0)), 384)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'utmp')
+            with open(path, 'wb') as f:
+                f.write(utmp_record(USER_PROCESS, 'alice', 1700000100, 500000))
+                f.write(utmp_record(LOGIN_PROCESS, 'LOGIN', 1700000000, 0))
+                f.write(utmp_record(USER_PROCESS, 'bob', 1700000200, 0))
+                f.write(utmp_record(USER_PROCESS, 'alice', 1700000050, 250000,
+                                    'pts/1'))
+                f.write(utmp_record(DEAD_PROCESS, 'carol', 1700000000, 0))
+                f.write(utmp_record(USER_PROCESS, 'a' * 32, 1700000300, 0))
+            with Agent(env={'QGA_UTMP_FILE': path}) as a:
+                c = connect(a)
+                users = c.ok('guest-get-users')
+                c.close()
+        check_return(self, 'guest-get-users', users)
+        self.assertEqual(users, [
+            {'user': 'alice', 'login-time': 1700000050.25},
+            {'user': 'bob', 'login-time': 1700000200.0},
+            {'user': 'a' * 32, 'login-time': 1700000300.0}])
 
 
 class OsReleaseFile(unittest.TestCase):
