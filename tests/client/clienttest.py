@@ -44,8 +44,24 @@ def require_built():
 
 
 def agent(kind, *args):
-    """A real agent: kind 'qgad' or 'qemu-ga'."""
-    return qgatest.Agent(*args, binary=QGAD if kind == 'qgad' else QEMU_GA)
+    """A real agent: kind 'qgad' or 'qemu-ga', accepting connections.
+    (qgatest.Agent returns once the socket file exists, which can be before
+    listen(2): qemu-ga then refuses the first connection.)"""
+    a = qgatest.Agent(*args, binary=QGAD if kind == 'qgad' else QEMU_GA)
+    deadline = time.time() + qgatest.TIMEOUT
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(a.sock)
+            break
+        except ConnectionRefusedError:
+            if time.time() > deadline:
+                a.stop()
+                raise
+            time.sleep(0.01)
+        finally:
+            s.close()
+    return a
 
 
 def cli(sock, *args, stdin=None, timeout=60, opts=()):
