@@ -374,6 +374,15 @@ handle_message(struct qga_client *c, json_t *msg, int sentinel)
 	int is_reply = json_object_get(msg, "return") || error;
 	struct call *k;
 
+	if (!is_reply && json_is_object(json_object_get(msg, "QMP")) &&
+	    (c->phase == PH_PROBE || (c->phase == PH_RESYNC &&
+	    c->cls == QGA_SERVER_UNKNOWN))) {
+		/* An unsolicited greeting: a QMP monitor. Its answer to
+		 * request-negotiation is dropped as stale. */
+		c->cls = QGA_SERVER_QMP;
+		c->ids = 1;
+		return begin_caps(c, json_object_get(msg, "QMP"));
+	}
 	if (c->phase == PH_RESYNC) {
 		/* Everything before our sentinel reply is history. */
 		if (sentinel && json_integer_value(json_object_get(msg,
@@ -386,14 +395,6 @@ handle_message(struct qga_client *c, json_t *msg, int sentinel)
 		return 0;
 	}
 	if (!is_reply) {
-		if (json_is_object(json_object_get(msg, "QMP")) &&
-		    c->phase == PH_PROBE) {
-			/* An unsolicited greeting: a QMP monitor. Its answer
-			 * to request-negotiation is dropped as stale. */
-			c->cls = QGA_SERVER_QMP;
-			c->ids = 1;
-			return begin_caps(c, json_object_get(msg, "QMP"));
-		}
 		if (json_object_get(msg, "event") && c->event_cb)
 			c->event_cb(c, msg, c->event_opaque);
 		return 0;

@@ -92,10 +92,10 @@ class FakeAgent:
     returns the bytes to send for one request (b'' for silence). The JSON
     framing and 0xFF handling follow qemu-ga's rules."""
 
-    def __init__(self, behave, greeting=None, preamble=b''):
+    def __init__(self, behave, preamble=b'', preamble_delay=0):
         self.behave = behave
-        self.greeting = greeting
         self.preamble = preamble
+        self.preamble_delay = preamble_delay
         self.tmp = tempfile.TemporaryDirectory(prefix='qga-fake-')
         self.sock = os.path.join(self.tmp.name, 'sock')
         self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -119,6 +119,7 @@ class FakeAgent:
     def session(self, conn):
         conn.settimeout(0.1)
         if self.preamble:
+            time.sleep(self.preamble_delay)
             conn.sendall(self.preamble)
         buf = b''
         dec = json.JSONDecoder()

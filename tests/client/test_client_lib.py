@@ -69,6 +69,24 @@ class Classify(unittest.TestCase):
         self.assertEqual(res[1]['class'], 'legacy-pre-4.0')
         self.assertEqual(res[2]['reply'], {'return': {'n': 3}})
 
+    def test_slow_qmp_greeting(self):
+        # A monitor whose greeting comes after the probe counted as silence.
+        greeting = (b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, '
+                    b'"major": 7}, "package": ""}, "capabilities": []}}\r\n')
+
+        def behave(msg, conn):
+            if msg.get('execute') == 'qmp_capabilities':
+                return reply({'return': {}}, msg)
+            if msg.get('execute') == 'query-version':
+                return reply({'return': {'qemu': {'major': 7}}}, msg)
+            return reply({'error': {
+                'class': 'CommandNotFound', 'desc': "Expecting capabilities "
+                "negotiation with 'qmp_capabilities'"}}, msg)
+        with FakeAgent(behave, preamble=greeting, preamble_delay=1.3) as f:
+            res = check(f.sock, 'class', 'call:query-version')
+        self.assertEqual(res[1]['class'], 'qmp')
+        self.assertEqual(res[2]['reply']['return'], {'qemu': {'major': 7}})
+
     def test_negotiation_enables_offered_capabilities_only(self):
         greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
                                                  'micro': 0},
