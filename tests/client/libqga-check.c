@@ -5,7 +5,8 @@
  *
  *	libqga-check [-t MS] [-c CAP]... [-N] [-I] SOCKET OP...
  *	OP: class | call:NAME[:JSON] | tcall:MS:NAME[:JSON] |
- *	    noreply:MS:NAME[:JSON] | resync | async:N:NAME | sleep:MS
+ *	    noreply:MS:NAME[:JSON] | resync | async:N:NAME | sleep:MS |
+ *	    events (how many event messages have arrived)
  *
  * "async" opens its own connection through the non-blocking API and queues
  * N calls before the handshake has finished.
@@ -20,6 +21,17 @@
 #include "libqga.h"
 
 #define CHECK_MAX_CAPS	8
+
+static int nevents;
+
+static void
+count_event(struct qga_client *c, json_t *event, void *opaque)
+{
+	(void)c;
+	(void)opaque;
+	if (json_is_string(json_object_get(event, "event")))
+		nevents++;
+}
 
 static struct qga_connect_opts opts = { .transport = QGA_TRANSPORT_UNIX };
 static int timeout_ms = 5000;
@@ -206,6 +218,7 @@ main(int argc, char **argv)
 		}
 		emit(json_pack("{s:s,s:i,s:I}", "op", "connect", "rc", 0, "ms",
 		    (json_int_t)(now_ms() - t0)));
+		qga_set_event_cb(c, count_event, NULL);
 	}
 	for (; i < argc; i++) {
 		char *op = argv[i];
@@ -234,6 +247,8 @@ main(int argc, char **argv)
 			    QGA_CALL_NO_SUCCESS_RESPONSE, ms, &reply);
 			json_decref(args);
 			o = result(c, r, reply);
+		} else if (strcmp(op, "events") == 0) {
+			o = json_pack("{s:i}", "events", nevents);
 		} else if (strcmp(op, "resync") == 0) {
 			r = qga_resync(c, timeout_ms);
 			o = describe(c);

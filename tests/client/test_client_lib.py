@@ -69,6 +69,26 @@ class Classify(unittest.TestCase):
         self.assertEqual(res[1]['class'], 'legacy-pre-4.0')
         self.assertEqual(res[2]['reply'], {'return': {'n': 3}})
 
+    def test_events_reach_the_callback(self):
+        greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
+                                                 'micro': 0},
+                                        'package': 'fake'},
+                            'capabilities': ['events']}}
+        event = (b'{"event": "GUEST_TEST", "data": {}, "timestamp": '
+                 b'{"seconds": 1, "microseconds": 0}}\n')
+
+        def behave(msg, conn):
+            if msg['execute'] == 'request-negotiation':
+                return reply({'return': greeting}, msg)
+            if msg['execute'] == 'qmp_capabilities':
+                return reply({'return': {}}, msg)
+            return event + legacy_behaviour()(msg, conn)
+        with FakeAgent(behave) as f:
+            res = check(f.sock, 'call:guest-ping', 'events',
+                        opts=('-c', 'events'))
+        self.assertEqual(res[1]['reply']['return'], {})
+        self.assertEqual(res[2]['events'], 1)
+
     def test_slow_qmp_greeting(self):
         # A monitor whose greeting comes after the probe counted as silence.
         greeting = (b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, '
