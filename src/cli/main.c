@@ -233,7 +233,7 @@ main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	r = qga_connect(&o, cli.timeout_ms, &cli.c, errmsg);
 	if (r < 0) {
-		cli_warnx("connect: %s", errmsg);
+		cli_warnx("%s", errmsg);
 		return CLI_EXIT_CONN;
 	}
 	r = cli_run_verb(&cli, argc, argv);

@@ -526,7 +526,8 @@ expire(struct qga_client *c)
 
 	if (c->phase_deadline >= 0 && now >= c->phase_deadline &&
 	    c->phase != PH_READY) {
-		client_set_error(c, c->phase == PH_RESYNC ?
+		client_set_error(c, "%s", c->phase == PH_CONNECTING ?
+		    "connect: timed out" : c->phase == PH_RESYNC ?
 		    "no answer to guest-sync-delimited in time" :
 		    "the server did not complete the handshake in time");
 		return client_break(c, -ETIMEDOUT);
@@ -561,7 +562,7 @@ finish_connect(struct qga_client *c)
 	if (soerr == EINPROGRESS || soerr == EALREADY)
 		return 0;
 	if (soerr) {
-		client_set_error(c, "connect: %s", strerror(soerr));
+		client_set_error(c, "connect vsock: %s", strerror(soerr));
 		return client_break(c, -soerr);
 	}
 	return client_begin(c);
