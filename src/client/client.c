@@ -259,9 +259,9 @@ client_begin(struct qga_client *c)
 static int
 begin_caps(struct qga_client *c, json_t *greeting)
 {
-	json_t *offered, *v, *args;
+	json_t *offered, *v, *args, *o;
 	size_t i, j;
-	json_t *o;
+	int r;
 
 	json_decref(c->greeting);
 	c->greeting = json_incref(greeting);
@@ -281,9 +281,9 @@ begin_caps(struct qga_client *c, json_t *greeting)
 	args = json_pack("{s:O}", "enable", c->enabled);
 	if (args == NULL)
 		return client_break(c, -ENOMEM);
-	i = (size_t)send_request(c, "qmp_capabilities", args, c->caps_id, 0);
+	r = send_request(c, "qmp_capabilities", args, c->caps_id, 0);
 	json_decref(args);
-	return (int)i;
+	return r;
 }
 
 static int

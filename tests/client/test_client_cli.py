@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clienttest import (QGA_CLI, FakeAgent, agent, cli, cli_json,  # noqa
-                        have_qemu_ga, legacy_behaviour, require_built)
+                        have_qemu_ga, legacy_behaviour, reply,
+                        require_built)
 
 
 class Usage(unittest.TestCase):
@@ -168,6 +169,53 @@ class NoSuccessResponse(unittest.TestCase):
             self.assertIn('guest-suspend-ram', err)
             rc, _, _ = cli(f.sock, 'suspend', 'nap')
             self.assertEqual(rc, 2)
+
+
+class RequestShapes(unittest.TestCase):
+    """Verbs that would change the test machine (freeze, trim, clock) run
+    against a scripted agent: what they send and how they print."""
+    canned = {
+        'guest-fsfreeze-freeze': 3,
+        'guest-fsfreeze-freeze-list': 2,
+        'guest-fsfreeze-thaw': 3,
+        'guest-fstrim': {'paths': [{'path': '/', 'trimmed': 4096,
+                                    'minimum': 512}]},
+        'guest-set-time': {},
+    }
+
+    def behave(self, msg, conn):
+        name = msg['execute']
+        if name in self.canned:
+            return reply({'return': self.canned[name]}, msg)
+        return legacy_behaviour()(msg, conn)
+
+    def test_shapes(self):
+        with FakeAgent(self.behave) as f:
+            runs = [
+                (['fsfreeze', 'freeze'], b'3 filesystems\n'),
+                (['fsfreeze', 'freeze', '/a', '/b'], b'2 filesystems\n'),
+                (['fsfreeze', 'thaw'], b'3 filesystems\n'),
+                (['fstrim', '512'], None),
+                (['time', 'set', '1234567890'], b'ok\n'),
+                (['time', 'set'], b'ok\n'),
+                (['time', 'set', 'now'], b'ok\n'),
+            ]
+            for argv, want in runs:
+                rc, out, err = cli(f.sock, *argv)
+                self.assertEqual(rc, 0, '%s: %s' % (argv, err))
+                if want is not None:
+                    self.assertEqual(out, want, argv)
+            sent = [(m['execute'], m.get('arguments'))
+                    for m in f.received if m['execute'] in self.canned]
+        self.assertEqual(sent[:6], [
+            ('guest-fsfreeze-freeze', None),
+            ('guest-fsfreeze-freeze-list', {'mountpoints': ['/a', '/b']}),
+            ('guest-fsfreeze-thaw', None),
+            ('guest-fstrim', {'minimum': 512}),
+            ('guest-set-time', {'time': 1234567890}),
+            ('guest-set-time', None)])
+        host_ns = sent[6][1]['time']
+        self.assertLess(abs(host_ns / 1e9 - time.time()), 60)
 
 
 class Shell(unittest.TestCase):

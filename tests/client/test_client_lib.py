@@ -236,7 +236,7 @@ class Calls(unittest.TestCase):
     def test_timeout_then_late_reply_dropped_by_id(self):
         beh = legacy_behaviour(late={'guest-ping': 0.6})
         with FakeAgent(beh) as f:
-            res = check(f.sock, 'tcall:200:guest-ping', 'sleep:700',
+            res = check(f.sock, 'tcall:200:guest-ping', 'sleep:1500',
                         'call:echo:{"x":1}')
         self.assertEqual(res[1]['rc'], ETIMEDOUT)
         self.assertEqual(res[3]['reply']['return'], {'x': 1})
@@ -245,7 +245,7 @@ class Calls(unittest.TestCase):
         beh = legacy_behaviour(echo=False, late={'guest-ping': 0.6})
         with FakeAgent(beh) as f:
             res = check(f.sock, 'class', 'tcall:200:guest-ping',
-                        'sleep:700', 'call:echo:{"x":2}')
+                        'sleep:1500', 'call:echo:{"x":2}')
             names = [m['execute'] for m in f.received]
         self.assertEqual(res[1]['class'], 'legacy-2.12')
         self.assertEqual(res[2]['rc'], ETIMEDOUT)
