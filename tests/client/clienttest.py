@@ -32,8 +32,20 @@ QEMU_GA = os.environ.get('QEMU_GA', '/usr/sbin/qemu-ga')
 QEMU_SYSTEM = os.environ.get('QEMU_SYSTEM') or shutil.which(
     'qemu-system-x86_64')
 
-have_qemu_ga = os.access(QEMU_GA, os.X_OK)
-need_qemu_ga = unittest.skipUnless(have_qemu_ga, 'qemu-ga not installed')
+
+
+def is_real_qemu_ga(path):
+    """An installed qemu-ga that is not qgad installed under that name (a
+    qgad package may divert it)."""
+    if not os.access(path, os.X_OK):
+        return False
+    p = subprocess.run([path, '-V'], capture_output=True, timeout=10)
+    return b'qgad' not in p.stdout + p.stderr
+
+
+have_qemu_ga = is_real_qemu_ga(QEMU_GA)
+need_qemu_ga = unittest.skipUnless(have_qemu_ga,
+                                   'the real qemu-ga is not installed')
 
 
 def require_built():
