@@ -98,6 +98,22 @@ load_completions(struct cli *cli)
 	qga_reply_free(reply);
 }
 
+/* $QGA_HISTORY, else ~/.qga_history; NULL when there is no home. */
+static char *
+history_path(void)
+{
+	const char *env = getenv("QGA_HISTORY"), *home = getenv("HOME");
+	char *p;
+
+	if (env && *env)
+		return strdup(env);
+	if (home == NULL || *home == '\0')
+		return NULL;
+	if (asprintf(&p, "%s/.qga_history", home) < 0)
+		return NULL;
+	return p;
+}
+
 int
 cli_shell(struct cli *cli, int argc, char **argv)
 {
@@ -107,13 +123,16 @@ cli_shell(struct cli *cli, int argc, char **argv)
 	HistEvent ev;
 	History *hist;
 	int count, rc = CLI_EXIT_OK, n;
-	char *copy, *p;
+	char *copy, *p, *hpath;
 
 	(void)argc;
 	load_completions(cli);
 	el = el_init(argv[0], stdin, stdout, stderr);
 	hist = history_init();
 	history(hist, &ev, H_SETSIZE, SHELL_HISTORY_SIZE);
+	hpath = history_path();
+	if (hpath)
+		history(hist, &ev, H_LOAD, hpath);	/* none yet is fine */
 	el_set(el, EL_HIST, history, hist);
 	el_set(el, EL_PROMPT, prompt);
 	el_set(el, EL_EDITOR, "emacs");
@@ -149,6 +168,9 @@ cli_shell(struct cli *cli, int argc, char **argv)
 		}
 		free(copy);
 	}
+	if (hpath && history(hist, &ev, H_SAVE, hpath) < 0)
+		cli_warnx("cannot save the history in %s", hpath);
+	free(hpath);
 	history_end(hist);
 	el_end(el);
 	json_decref(completions);

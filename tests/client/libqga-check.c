@@ -3,7 +3,9 @@
  * each operation given on the command line and prints one JSON line per
  * operation for the Python tests to judge:
  *
- *	libqga-check [-t MS] [-c CAP]... [-N] [-I] SOCKET OP...
+ *	libqga-check [-t MS] [-c CAP]... [-N] [-I] [-F] SOCKET OP...
+ *
+ * -F connects the socket itself and hands libqga the fd.
  *	OP: class | call:NAME[:JSON] | tcall:MS:NAME[:JSON] |
  *	    noreply:MS:NAME[:JSON] | resync | async:N:NAME | sleep:MS |
  *	    events (how many event messages have arrived)
@@ -17,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "libqga.h"
 
@@ -165,6 +170,24 @@ run_async(int n, const char *name)
 	return o;
 }
 
+/* A connected unix socket for QGA_TRANSPORT_FD. */
+static int
+connect_fd(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static long long
 now_ms(void)
 {
@@ -181,7 +204,7 @@ main(int argc, char **argv)
 	char errmsg[QGA_ERRSTR_SIZE];
 	struct qga_client *c = NULL;
 	struct qga_reply *reply;
-	int ncaps = 0, i = 1, r, ms;
+	int ncaps = 0, i = 1, r, ms, use_fd = 0;
 	long long t0;
 	json_t *args;
 	char *name;
@@ -196,6 +219,8 @@ main(int argc, char **argv)
 			opts.flags |= QGA_OPT_NO_PROBE;
 		else if (strcmp(argv[i], "-I") == 0)
 			opts.flags |= QGA_OPT_NO_IDS;
+		else if (strcmp(argv[i], "-F") == 0)
+			use_fd = 1;
 		else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -206,6 +231,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	opts.path = argv[i++];
+	if (use_fd) {
+		opts.transport = QGA_TRANSPORT_FD;
+		opts.fd = connect_fd(opts.path);
+	}
 	opts.capabilities = caps;
 	t0 = now_ms();
 	if (i < argc && strncmp(argv[i], "async:", 6) != 0) {

@@ -231,11 +231,19 @@ class Shell(unittest.TestCase):
                     break
         return out
 
+    def spawn(self, sock, hist):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(QGA_CLI, ['qga', '-s', sock, 'shell'],
+                      dict(os.environ, QGA_HISTORY=hist, TERM='xterm'))
+        return pid, fd
+
     def test_history_and_completion(self):
+        tmp = tempfile.TemporaryDirectory(prefix='qga-hist-')
+        self.addCleanup(tmp.cleanup)
+        hist = os.path.join(tmp.name, 'history')
         with agent('qgad') as a:
-            pid, fd = pty.fork()
-            if pid == 0:
-                os.execv(QGA_CLI, ['qga', '-s', a.sock, 'shell'])
+            pid, fd = self.spawn(a.sock, hist)
             try:
                 self.read(fd, b'qga> ')
                 # Completion of a command name from guest-info.
@@ -253,8 +261,19 @@ class Shell(unittest.TestCase):
             finally:
                 _, status = os.waitpid(pid, 0)
             self.assertTrue(os.WIFEXITED(status))
+            # The history outlives the session.
+            pid, fd = self.spawn(a.sock, hist)
+            try:
+                self.read(fd, b'qga> ')
+                os.write(fd, b'\x1b[A\x1b[A\x1b[A')
+                self.assertIn(b'call guest-ping', self.read(fd, b'ping'))
+                os.write(fd, b'\x15quit\n')
+                self.read(fd, b'never', 1.0)
+            finally:
+                os.waitpid(pid, 0)
 
     def test_piped_script(self):
+        os.environ['QGA_HISTORY'] = os.devnull
         with agent('qgad') as a:
             rc, out, err = cli(a.sock, 'shell', stdin=b'ping\n'
                                b'call guest-sync {"id": 5}\nquit\n')

@@ -50,6 +50,22 @@ class Classify(unittest.TestCase):
         self.assertEqual((r['class'], r['ids'], r['greeting']),
                          ('legacy', True, None))
 
+    def test_fd_transport(self):
+        with agent('qgad') as a:
+            r = self.classify(a.sock, opts=('-F',))
+        self.assertEqual(r['class'], 'negotiating')
+
+    def test_legacy_client_mode(self):
+        # QGA_OPT_NO_PROBE (+ NO_IDS): libqga as an old client.
+        with agent('qgad', '--negotiation=required') as a:
+            res = check(a.sock, 'class', 'call:guest-ping', opts=('-N',))
+            res2 = check(a.sock, 'call:guest-ping', opts=('-N', '-I'))
+        self.assertEqual((res[1]['class'], res[1]['ids']), ('none', True))
+        self.assertEqual(res[2]['class'], 'CommandNotFound')
+        self.assertEqual(res2[1]['reply'], {'error': {
+            'class': 'CommandNotFound', 'desc': "Expecting capabilities "
+            "negotiation with 'request-negotiation'"}})
+
     def test_2_12_ids_ignored(self):
         with FakeAgent(legacy_behaviour(echo=False)) as f:
             res = check(f.sock, 'class', 'call:echo:{"n":1}',
