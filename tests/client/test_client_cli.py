@@ -139,6 +139,25 @@ class Files(unittest.TestCase):
                     kind, len(payload) / t_put / 1048576,
                     len(payload) / t_get / 1048576), file=sys.stderr)
 
+    def test_progress_bar_on_a_terminal(self):
+        local = os.path.join(self.tmp.name, 'big')
+        with open(local, 'wb') as f:
+            f.write(os.urandom(5 << 20))
+        kind = self.kinds[0]
+        with agent(kind) as a:
+            remote = os.path.join(a.dir, 'big')
+            back = os.path.join(self.tmp.name, 'big-back')
+            for argv in (['put', local, remote], ['get', remote, back]):
+                pid, fd = pty.fork()
+                if pid == 0:
+                    os.execv(QGA_CLI, ['qga', '-s', a.sock] + argv)
+                out = pty_read(fd, b'100%', 120)
+                _, status = os.waitpid(pid, 0)
+                self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+                self.assertIn(b'100% 5.0/5.0 MiB', out, argv)
+        with open(back, 'rb') as f, open(local, 'rb') as g:
+            self.assertEqual(f.read(), g.read())
+
     def test_empty_file_and_missing_file(self):
         empty = os.path.join(self.tmp.name, 'empty')
         open(empty, 'wb').close()
@@ -218,18 +237,23 @@ class RequestShapes(unittest.TestCase):
         self.assertLess(abs(host_ns / 1e9 - time.time()), 60)
 
 
+def pty_read(fd, until, timeout=5.0):
+    """What a pty shows until `until` appears, EOF, or the timeout."""
+    out = b''
+    end = time.time() + timeout
+    while until not in out and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return out
+
+
 class Shell(unittest.TestCase):
     def read(self, fd, until, timeout=5.0):
-        out = b''
-        end = time.time() + timeout
-        while until not in out and time.time() < end:
-            r, _, _ = select.select([fd], [], [], 0.1)
-            if r:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    break
-        return out
+        return pty_read(fd, until, timeout)
 
     def spawn(self, sock, hist):
         pid, fd = pty.fork()
