@@ -14,6 +14,9 @@ for p in $pkgs; do
 		missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends $missing
+	apt-get -o DPkg::Lock::Timeout=300 update -q
+	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing
 fi
+# Fetch and cache the guest kernel now (apt-get download + dpkg-deb -x into
+# ~/.cache/qga-vm, or $QGA_VM_CACHE), so the tests need no network.
+python3 "$(dirname "$0")/vmlib.py" fetch-kernel

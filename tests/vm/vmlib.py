@@ -239,6 +239,7 @@ def build_initrd(out, qgad, moddir):
                                  ('ctl.sh', 'etc/ctl.sh', 0o644),
                                  ('shutdown', 'sbin/shutdown', 0o755),
                                  ('chpasswd', 'usr/sbin/chpasswd', 0o755),
+                                 ('os-release', 'etc/os-release', 0o644),
                                  ('passwd', 'etc/passwd', 0o644),
                                  ('group', 'etc/group', 0o644),
                                  ('shadow', 'etc/shadow', 0o600)):
@@ -390,20 +391,38 @@ class Ctl:
 # ---- the VM --------------------------------------------------------------
 
 _live = []
+_cleanups = []
+
+
+def on_cleanup(fn):
+    """Run fn at exit or on SIGTERM/SIGINT, unless unregistered first."""
+    _cleanups.append(fn)
+
+
+def cancel_cleanup(fn):
+    if fn in _cleanups:
+        _cleanups.remove(fn)
 
 
 @atexit.register
 def _stop_all():
     for vm in list(_live):
         vm.stop()
+    while _cleanups:
+        _cleanups.pop()()
 
 
 def _on_signal(signo, frame):
-    _stop_all()
-    sys.exit(128 + signo)
+    # Stop every QEMU (and daemon) we started, then leave at once: a
+    # SystemExit could be swallowed by the test runner.
+    try:
+        _stop_all()
+    finally:
+        os._exit(128 + signo)
 
 
 signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
 
 
 class VM:
