@@ -166,8 +166,12 @@ flush_output(struct qga_ctx *a)
 	return 1;
 }
 
-/* Handle queued requests until one reply cannot be written at once: a
- * client that does not read stops being read (bounded memory). */
+/*
+ * Handle queued requests until a reply cannot be written at once: a
+ * client that does not read stops being read (bounded memory). Replies to
+ * requests that are already queued wait for the next one, up to
+ * QGA_OUT_BATCH bytes: pipelined requests cost one write, not one each.
+ */
 static void
 process(struct qga_ctx *a)
 {
@@ -175,7 +179,8 @@ process(struct qga_ctx *a)
 	char *err;
 
 	while (a->ch.fd >= 0) {
-		if (a->out.len && !flush_output(a)) {
+		if (a->out.len && (a->out.len - a->out_off >= QGA_OUT_BATCH ||
+		    !json_stream_ready(a->stream)) && !flush_output(a)) {
 			qga_loop_mod_fd(a->loop, a->ch.fd, QGA_EV_OUT);
 			return;
 		}

@@ -23,6 +23,9 @@
 /* Delay between attempts to reopen the channel with --retry-path. */
 #define QGA_RETRY_INTERVAL_MS	5000
 #define QGA_MAX_EXIT_HOOKS	16
+/* Replies to requests that arrived together are written together up to
+ * this many bytes. */
+#define QGA_OUT_BATCH		(64 * 1024)
 /* An output buffer grown past this by a big reply is freed once sent. */
 #define QGA_OUT_KEEP		(256 * 1024)
 

@@ -470,6 +470,12 @@ json_stream_next(struct json_stream *s, json_t **msg, char **err)
 }
 
 int
+json_stream_ready(const struct json_stream *s)
+{
+	return s->head != NULL;
+}
+
+int
 json_stream_partial(const struct json_stream *s)
 {
 	return s->ntoks > 0 || s->tok.len > 0 || s->discarding;
