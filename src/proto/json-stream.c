@@ -28,6 +28,11 @@ enum lex_state {
 	L_KEYWORD
 };
 
+/* Tokens shorter than this are copied out of the lexer's buffer. */
+#define TOKEN_KEEP_BUF	4096
+/* Token slots kept between messages. */
+#define TOKENS_KEEP	4096
+
 struct token {
 	enum tok_type	 type;
 	char		*text;
@@ -96,6 +101,12 @@ static void
 reset_message(struct json_stream *s)
 {
 	drop_tokens(s);
+	/* Do not keep the token array of a huge message (up to 48 MiB). */
+	if (s->captoks > TOKENS_KEEP) {
+		free(s->toks);
+		s->toks = NULL;
+		s->captoks = 0;
+	}
 	s->braces = s->brackets = 0;
 	s->discarding = false;
 }
@@ -201,12 +212,30 @@ balanced:
 		reset_message(s);
 }
 
+/* Take the lexed token's text. A small token gets an exact-size copy: a
+ * message of 2M one-byte tokens must not keep 2M 256-byte buffers. */
+static char *
+take_token(struct json_stream *s)
+{
+	size_t len = s->tok.len;
+	char *text;
+
+	if (len >= TOKEN_KEEP_BUF || s->tok.data == NULL)
+		return buf_steal(&s->tok);
+	text = malloc(len + 1);
+	if (text) {
+		memcpy(text, s->tok.data, len + 1);
+		buf_reset(&s->tok);
+	}
+	return text;
+}
+
 static void
 finish_token(struct json_stream *s, enum tok_type type)
 {
 	bool overflow = s->tok_overflow;
 	size_t len = s->tok.len;
-	char *text = buf_steal(&s->tok);
+	char *text = take_token(s);
 
 	s->tok_overflow = false;
 	s->state = type == T_ERROR ? L_RECOVERY : L_START;
