@@ -145,7 +145,8 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 	struct token *t;
 
 	if (type == T_ERROR) {
-		char *clean = utf8_sanitize(text, len);
+		/* qemu's token is a C string: a NUL ends what it reports. */
+		char *clean = utf8_sanitize(text, strnlen(text, len));
 
 		queue_event(s, NULL, errorf("JSON parse error, stray '%s'",
 		    clean ? clean : ""));
@@ -382,7 +383,11 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			continue;
 		case L_ZERO:
 		case L_INT:
-			if (c >= '0' && c <= '9' && s->state == L_INT) {
+			if (c >= '0' && c <= '9' && s->state == L_ZERO) {
+				/* A leading zero: qemu's lexer has no way on. */
+				p++;
+				lex_error(s, c);
+			} else if (c >= '0' && c <= '9') {
 				tok_add(s, (const char *)&c, 1);
 				p++;
 			} else if (c == '.') {
@@ -611,7 +616,9 @@ parse_string(struct parser *p, struct token *t)
 		case 't': buf_putc(&b, '\t'); break;
 		case 'u':
 			if (read_hex4(s + 1, (size_t)(end - s - 1), &cp) < 0) {
-				perr(p, "invalid hex escape sequence in string");
+				/* qemu quotes the four bytes after the \u, closing
+				 * quote included when the escape is short. */
+				perr(p, "\\%.5s is not a valid Unicode character", s);
 				goto fail;
 			}
 			if (cp >= 0xD800 && cp <= 0xDBFF && end - (s + 5) >= 6 &&
