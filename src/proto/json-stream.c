@@ -618,7 +618,11 @@ parse_string(struct parser *p, struct token *t)
 			if (read_hex4(s + 1, (size_t)(end - s - 1), &cp) < 0) {
 				/* qemu quotes the four bytes after the \u, closing
 				 * quote included when the escape is short. */
-				perr(p, "\\%.5s is not a valid Unicode character", s);
+				char *shown = utf8_sanitize(s, strnlen(s, 5));
+
+				perr(p, "\\%s is not a valid Unicode character",
+				    shown ? shown : "u");
+				free(shown);
 				goto fail;
 			}
 			if (cp >= 0xD800 && cp <= 0xDBFF && end - (s + 5) >= 6 &&
@@ -628,7 +632,11 @@ parse_string(struct parser *p, struct token *t)
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				s += 6;
 			} else if (cp >= 0xD800 && cp <= 0xDFFF) {
-				perr(p, "\\%.5s is not a valid Unicode character", s);
+				char *shown = utf8_sanitize(s, strnlen(s, 5));
+
+				perr(p, "\\%s is not a valid Unicode character",
+				    shown ? shown : "u");
+				free(shown);
 				goto fail;
 			}
 			n = utf8_encode(cp, enc);
@@ -720,13 +728,15 @@ parse_object(struct parser *p)
 		val = parse_value(p);
 		if (val == NULL)
 			goto fail;
-		/* jansson keys are C strings: a key with an embedded NUL is cut. */
-		if (json_object_get(obj, json_string_value(key))) {
+		/* Keys keep their length: "id" and "id\u0000x" are two keys. */
+		if (json_object_getn(obj, json_string_value(key),
+		    json_string_length(key))) {
 			json_decref(val);
 			perr(p, "duplicate key");
 			goto fail;
 		}
-		json_object_set_new(obj, json_string_value(key), val);
+		json_object_setn_new(obj, json_string_value(key),
+		    json_string_length(key), val);
 		json_decref(key);
 		key = NULL;
 		t = next(p);
