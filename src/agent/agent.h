@@ -35,7 +35,8 @@ struct qga_ctx {
 	enum channel_kind	 kind;
 	struct json_stream	*stream;
 	struct session		 session;
-	struct buf		 out;		/* reply bytes not yet written */
+	struct buf		 out;		/* replies being written */
+	size_t			 out_sent;	/* bytes of out already written */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
 	size_t			 read_since_trim;
 	bool			 frozen;
