@@ -126,14 +126,20 @@ class Gen:
                 body.append('    return qmp_%s(ctx, err);' % n)
             body.append('}')
             ret = cmd.get('returns')
-            cmds.append('        { { "%s", %s, %s, %s, %s, %s, %s, "%s", call_%s }, %s },' % (
+            flags = {
+                'success_response': cmd.get('success-response', True) is not False,
+                'freeze_safe': cmd.get('freeze-safe', False),
+                'handshake': cmd.get('handshake', False),
+                'blocking': cmd.get('blocking', False),
+                'allow_oob': cmd.get('allow-oob', False),
+                'negotiated_only': cmd.get('negotiated-only', False),
+            }
+            cmds.append('        { { .name = "%s", .args = %s, .args_size = %s, .returns = %s, %s, .since = "%s", .call = call_%s }, %s },' % (
                 cmd['name'],
                 '&argtype_%s' % n if args else 'NULL',
                 'sizeof(struct qga_args_%s)' % n if args else '0',
                 self.tref(ret) if ret else 'NULL',
-                'false' if cmd.get('success-response', True) is False else 'true',
-                'true' if cmd.get('freeze-safe') else 'false',
-                'true' if cmd.get('handshake') else 'false',
+                ', '.join('.%s = %s' % (k, 'true' if v else 'false') for k, v in flags.items()),
                 cmd.get('since', ''), n, 'qmp_%s != NULL' % n))
         lists = ['static const struct qga_type %s = { .kind = QGA_T_LIST, .name = "[%s]", .elem = %s };'
                  % (ident, elem, self.tref(elem)) for elem, ident in sorted(self.lists.items())]

@@ -11,13 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "log.h"
 
-static void client_io(int fd, unsigned events, void *data);
 static void wait_for_host(struct qga_ctx *a);
+static void listener_ready(int fd, unsigned events, void *data);
 
 /* ---- the services ctx.h promises ---- */
 
@@ -83,7 +84,11 @@ qga_ctx_set_frozen(struct qga_ctx *a, bool frozen, struct qga_error *err)
 void
 qga_ctx_delimit_reply(struct qga_ctx *a)
 {
-	a->delimit = true;
+	struct job *j = agent_current_job();
+
+	(void)a;
+	if (j)
+		j->delimit = true;
 }
 
 void
@@ -96,179 +101,113 @@ qga_ctx_at_exit(struct qga_ctx *a, void (*fn)(struct qga_ctx *))
 struct session *
 qga_ctx_session(struct qga_ctx *a)
 {
-	return &a->session;
+	struct job *j = agent_current_job();
+
+	(void)a;
+	return j && j->client ? &j->client->session : NULL;
 }
 
-/* ---- output ---- */
-
-static int
-dump_cb(const char *buffer, size_t size, void *data)
+void
+agent_session_init(struct qga_ctx *a, struct session *s)
 {
-	return buf_append(data, buffer, size) < 0 ? -1 : 0;
+	s->policy = a->cfg->negotiation;
+	s->offered = a->cfg->negotiation == QGA_NEGOTIATION_OFF ? 0 :
+	    QGA_CAP_OOB | QGA_CAP_EVENTS;
+	session_begin(s);
 }
 
-static void
-queue_reply(struct qga_ctx *a, json_t *reply)
-{
-	size_t mark = a->out.len;
+/* ---- events ---- */
 
-	if (a->delimit) {
-		buf_putc(&a->out, (char)0xFF);
-		a->delimit = false;
+void
+qga_ctx_emit_event(struct qga_ctx *a, const char *name, json_t *data)
+{
+	struct timeval tv;
+	json_t *ev;
+
+	gettimeofday(&tv, NULL);
+	ev = json_pack("{s:s,s:{s:I,s:I}}", "event", name, "timestamp",
+	    "seconds", (json_int_t)tv.tv_sec, "microseconds", (json_int_t)tv.tv_usec);
+	if (data)
+		json_object_set(ev, "data", data);
+	/* Only sessions that asked for events get them: nothing unsolicited
+	 * ever reaches a legacy client. */
+	for (struct client *c = a->clients; c; c = c->next) {
+		if (c->fd < 0 || c->session.state != SESSION_NEGOTIATED ||
+		    !(c->session.enabled & QGA_CAP_EVENTS))
+			continue;
+		client_queue(c, ev, false);
+		client_pump(c);
 	}
-	/* Serialise straight into the output buffer: no extra copy of large
-	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
-	if (json_dump_callback(reply, dump_cb, &a->out,
-	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
-		a->out.len = mark;
-		json_t *e = agent_error_reply(json_object_get(reply, "id"),
-		    QGA_ERR_GENERIC, "out of memory");
-		json_dump_callback(e, dump_cb, &a->out, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		json_decref(e);
-	}
-	buf_putc(&a->out, '\n');
-	if (a->cfg->verbose)
-		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes", a->out.len - mark);
-}
-
-static void
-out_done(struct qga_ctx *a)
-{
-	a->out_off = 0;
-	if (a->out.cap > QGA_OUT_KEEP)
-		buf_free(&a->out);
-	else
-		buf_reset(&a->out);
-}
-
-/*
- * Write what we can; 1 when everything went, 0 when the peer is slow.
- * The written part is skipped with an offset: consuming it from the
- * front moved the rest of a 22 MB reply after every socket-buffer-sized
- * write (perf: memmove was most of a 16 MiB guest-file-read).
- */
-static int
-flush_output(struct qga_ctx *a)
-{
-	while (a->out_off < a->out.len) {
-		ssize_t n = write(a->ch.fd, a->out.data + a->out_off,
-		    a->out.len - a->out_off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			/* The peer is gone; its reply with it. */
-			break;
-		}
-		a->out_off += (size_t)n;
-	}
-	out_done(a);
-	return 1;
-}
-
-/*
- * glibc keeps freed heap memory (and raises its mmap threshold after a big
- * free), so the RSS after one oversized message would stay at its peak.
- * Hand it back once nothing is half-read and the output has drained.
- */
-static void
-trim_memory(struct qga_ctx *a)
-{
-	if (a->read_since_trim < QGA_TRIM_AFTER_BYTES || a->out.len ||
-	    json_stream_partial(a->stream))
-		return;
-	a->read_since_trim = 0;
-	if (a->out.cap > QGA_READ_CHUNK)
-		buf_free(&a->out);
-	malloc_trim(0);
-}
-
-/*
- * Handle queued requests until a reply cannot be written at once: a
- * client that does not read stops being read (bounded memory). Replies to
- * requests that are already queued wait for the next one, up to
- * QGA_OUT_BATCH bytes: pipelined requests cost one write, not one each.
- */
-static void
-process(struct qga_ctx *a)
-{
-	json_t *msg, *reply;
-	char *err;
-
-	while (a->ch.fd >= 0) {
-		if (a->out.len && (a->out.len - a->out_off >= QGA_OUT_BATCH ||
-		    !json_stream_ready(a->stream)) && !flush_output(a)) {
-			qga_loop_mod_fd(a->loop, a->ch.fd, QGA_EV_OUT);
-			return;
-		}
-		if (!json_stream_next(a->stream, &msg, &err))
-			break;
-		if (msg) {
-			reply = agent_dispatch(a, msg);
-			json_decref(msg);
-		} else {
-			reply = agent_error_reply(NULL, QGA_ERR_GENERIC, err);
-			free(err);
-		}
-		if (reply) {
-			queue_reply(a, reply);
-			json_decref(reply);
-		}
-	}
-	if (a->ch.fd >= 0 && !a->host_waiting)
-		qga_loop_mod_fd(a->loop, a->ch.fd, QGA_EV_IN);
-	trim_memory(a);
+	json_decref(ev);
+	json_decref(data);
 }
 
 /* ---- clients coming and going ---- */
 
 static void
-begin_session(struct qga_ctx *a)
+listen_for_clients(struct qga_ctx *a, bool on)
 {
-	/* A new client starts clean: no half request of the last one, no
-	 * reply meant for it (qemu-ga keeps both; see docs/protocol.md). */
-	json_stream_reset(a->stream);
-	out_done(a);
-	a->delimit = false;
-	session_begin(&a->session);
+	static bool listening;
+
+	if (on == listening || a->ch.listen_fd < 0)
+		return;
+	if (on)
+		qga_loop_add_fd(a->loop, a->ch.listen_fd, QGA_EV_IN, listener_ready, a);
+	else
+		qga_loop_del_fd(a->loop, a->ch.listen_fd);
+	listening = on;
 }
 
 static void
 listener_ready(int fd, unsigned events, void *data)
 {
 	struct qga_ctx *a = data;
+	struct client *c;
 	int cfd;
 
 	(void)fd;
 	(void)events;
-	if (a->ch.fd >= 0)
-		return;
-	cfd = channel_accept(&a->ch);
-	if (cfd < 0)
-		return;
-	qga_log(QGA_LOG_DEBUG, "client connected");
-	/* One client at a time, like qemu-ga: others wait in the backlog. */
-	qga_loop_del_fd(a->loop, a->ch.listen_fd);
-	begin_session(a);
-	qga_loop_add_fd(a->loop, cfd, QGA_EV_IN, client_io, a);
+	while (a->nclients < (size_t)a->cfg->max_clients) {
+		cfd = channel_accept(&a->ch);
+		if (cfd < 0)
+			break;
+		c = client_new(a, cfd, false);
+		if (c == NULL) {
+			close(cfd);
+			break;
+		}
+		qga_log(QGA_LOG_DEBUG, "client connected");
+		client_pump(c);
+	}
+	/* One client at a time by default, like qemu-ga: the others wait in
+	 * the backlog until a slot is free. */
+	listen_for_clients(a, a->nclients < (size_t)a->cfg->max_clients);
 }
 
-static void
-client_gone(struct qga_ctx *a)
+void
+agent_client_gone(struct client *c)
 {
-	if (channel_is_listener(&a->ch)) {
+	struct qga_ctx *a = c->agent;
+
+	if (!c->port) {
 		qga_log(QGA_LOG_DEBUG, "client disconnected");
-		qga_loop_del_fd(a->loop, a->ch.fd);
-		channel_close_client(&a->ch);
-		begin_session(a);
-		qga_loop_add_fd(a->loop, a->ch.listen_fd, QGA_EV_IN, listener_ready, a);
+		client_close(c);
+		listen_for_clients(a, true);
 		return;
 	}
 	/* Serial port: the host side closed. The port stays open. */
 	qga_log(QGA_LOG_DEBUG, "host disconnected");
-	begin_session(a);
+	client_reset(c);
 	wait_for_host(a);
+}
+
+static struct client *
+port_client(struct qga_ctx *a)
+{
+	for (struct client *c = a->clients; c; c = c->next)
+		if (c->port)
+			return c;
+	return NULL;
 }
 
 static bool
@@ -284,16 +223,18 @@ static void host_recheck(void *data);
 static void
 host_check(struct qga_ctx *a)
 {
-	if (!a->host_waiting)
+	struct client *c = port_client(a);
+
+	if (!a->host_waiting || c == NULL)
 		return;
-	if (!host_present(a->ch.fd)) {
+	if (!host_present(c->fd)) {
 		a->recheck_timer = qga_loop_add_timer(a->loop, QGA_HOST_RECHECK_MS,
 		    host_recheck, a);
 		return;
 	}
 	a->host_waiting = false;
 	qga_log(QGA_LOG_DEBUG, "host connected");
-	qga_loop_add_fd(a->loop, a->ch.fd, QGA_EV_IN, client_io, a);
+	client_pump(c);
 }
 
 static void
@@ -326,41 +267,14 @@ sigio(int signo, void *data)
 static void
 wait_for_host(struct qga_ctx *a)
 {
-	if (a->host_waiting)
+	struct client *c = port_client(a);
+
+	if (a->host_waiting || c == NULL)
 		return;
 	a->host_waiting = true;
-	qga_loop_del_fd(a->loop, a->ch.fd);
+	client_unwatch(c);
 	a->recheck_timer = qga_loop_add_timer(a->loop, QGA_HOST_RECHECK_MS,
 	    host_recheck, a);
-}
-
-static void
-client_io(int fd, unsigned events, void *data)
-{
-	struct qga_ctx *a = data;
-	static char chunk[QGA_READ_CHUNK];
-	ssize_t n;
-
-	if (!(events & (QGA_EV_IN | QGA_EV_HUP | QGA_EV_ERR))) {
-		process(a);
-		return;
-	}
-	{
-		n = read(fd, chunk, sizeof(chunk));
-		if (n > 0) {
-			if (a->cfg->verbose)
-				qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
-			a->read_since_trim += (size_t)n;
-			json_stream_feed(a->stream, chunk, (size_t)n);
-			process(a);
-			return;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		/* EOF, or an error such as ECONNRESET: qemu-ga exits on the
-		 * latter without -r; we drop the client and keep serving. */
-		client_gone(a);
-	}
 }
 
 /* ---- start and stop ---- */
@@ -428,6 +342,7 @@ quit(int signo, void *data)
 		qga_log(QGA_LOG_WARNING, "ignoring signal %d while frozen", signo);
 		return;
 	}
+	qga_ctx_emit_event(a, "AGENT_STOPPING", json_pack("{s:i}", "signal", signo));
 	qga_loop_quit(a->loop);
 }
 
@@ -443,15 +358,19 @@ open_channel(struct qga_ctx *a)
 		    strerror(errno));
 		return -1;
 	}
-	begin_session(a);
-	if (channel_is_listener(&a->ch))
-		return qga_loop_add_fd(a->loop, a->ch.listen_fd, QGA_EV_IN,
-		    listener_ready, a);
+	if (channel_is_listener(&a->ch)) {
+		listen_for_clients(a, true);
+		return 0;
+	}
 	if (a->kind == CHANNEL_VIRTIO_SERIAL) {
 		/* Ask for SIGIO on host connect and disconnect. */
 		fcntl(a->ch.fd, F_SETOWN, getpid());
 		fcntl(a->ch.fd, F_SETFL, fcntl(a->ch.fd, F_GETFL) | O_ASYNC);
 	}
+	/* The port is one client for good; hosts come and go behind it. */
+	if (client_new(a, a->ch.fd, true) == NULL)
+		return -1;
+	a->ch.fd = -1;
 	a->host_waiting = true;
 	host_check(a);
 	return 0;
@@ -492,11 +411,18 @@ agent_run(struct qga_ctx *a)
 	qga_loop_add_signal(a->loop, SIGTERM, quit, a);
 	qga_loop_add_signal(a->loop, SIGINT, quit, a);
 	signal(SIGPIPE, SIG_IGN);
+	a->worker = worker_start(a);
+	if (a->worker == NULL)
+		qga_log(QGA_LOG_WARNING, "no worker thread: blocking commands "
+		    "run on the main thread");
 	qga_loop_run(a->loop);
+	/* Clients first: a job still on the worker is then only freed. */
+	while (a->clients)
+		client_close(a->clients);
+	worker_stop(a->worker);
+	a->worker = NULL;
 	for (size_t i = a->nexit_hooks; i > 0; i--)
 		a->exit_hooks[i - 1](a);
-	if (a->ch.fd >= 0 && !a->host_waiting)
-		qga_loop_del_fd(a->loop, a->ch.fd);
 	channel_close(&a->ch);
 	return 0;
 }

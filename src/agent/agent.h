@@ -32,19 +32,58 @@
 /* An output buffer grown past this by a big reply is freed once sent. */
 #define QGA_OUT_KEEP		(256 * 1024)
 
+/* In-band requests one client may have queued (QMP's limit). */
+#define QGA_INBAND_QUEUE_MAX	8
+/* Clients served at once on a listening socket, at most. */
+#define QGA_MAX_CLIENTS_LIMIT	64
+
+struct worker;
+
+/* One request on its way to a reply. */
+struct job {
+	struct client		*client;
+	unsigned		 gen;		/* the client's session it belongs to */
+	const struct qga_command *cmd;	/* NULL: reply is already set */
+	json_t			*req;		/* owns the arguments */
+	json_t			*id;
+	void			*args;		/* the command's argument struct */
+	json_t			*reply;		/* NULL when done: nothing to send */
+	bool			 done;
+	bool			 oob;
+	bool			 delimit;	/* prefix the reply with 0xFF */
+	struct job		*next;		/* in the client's queue */
+	struct job		*wnext;		/* in the worker's queues */
+};
+
+/* A client: an accepted connection, or the host side of a serial port. */
+struct client {
+	struct qga_ctx		*agent;
+	int			 fd;
+	bool			 port;		/* the serial port itself */
+	unsigned		 gen;		/* bumped when a session ends */
+	struct json_stream	*stream;
+	struct session		 session;
+	struct buf		 out;		/* replies and events not yet written */
+	size_t			 out_off;	/* of which this many went */
+	unsigned		 watching;	/* loop events asked for */
+	struct job		*head, **tail;	/* in-band requests, in order */
+	size_t			 npending;
+	bool			 busy;		/* the head runs on the worker */
+	bool			 closed;	/* connection gone while busy */
+	size_t			 read_since_trim;
+	struct client		*next;
+};
+
 struct qga_ctx {
 	struct qga_config	*cfg;
 	struct qga_loop		*loop;
 	struct qga_state	 state;
 	struct channel		 ch;
 	enum channel_kind	 kind;
-	struct json_stream	*stream;
-	struct session		 session;
-	struct buf		 out;		/* reply bytes not yet written */
-	size_t			 out_off;	/* of which this many went */
-	bool			 delimit;	/* prefix the next reply with 0xFF */
-	size_t			 read_since_trim;
-	bool			 frozen;
+	struct client		*clients;
+	size_t			 nclients;
+	struct worker		*worker;
+	_Atomic bool		 frozen;	/* read by the worker's commands too */
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;
 	struct qga_command	 cmds[QGA_SCHEMA_MAX_COMMANDS];
@@ -59,10 +98,42 @@ struct qga_ctx {
 
 /* Register the linked commands and apply allow/block lists. */
 void	agent_commands_init(struct qga_ctx *a);
-/* Run one request; returns the reply, or NULL when none is to be sent. */
-json_t	*agent_dispatch(struct qga_ctx *a, json_t *req);
+/* Turn a parsed request of client c into a job: checked, validated, ready
+ * to run; or, on any error, already holding its error reply. Main thread. */
+struct job *agent_prepare(struct qga_ctx *a, struct client *c, json_t *req);
+/* Run a prepared job's command and build its reply (any thread). */
+void	agent_execute(struct qga_ctx *a, struct job *j);
+void	job_free(struct job *j);
+/* The job whose command is running on the calling thread, or NULL. */
+struct job *agent_current_job(void);
+/* Prepare and execute at once, on the calling thread (tests, fuzzing). */
+json_t	*agent_dispatch(struct qga_ctx *a, struct client *c, json_t *req);
 /* An error reply for input that never became a request (JSON errors). */
 json_t	*agent_error_reply(const json_t *id, const char *cls, const char *desc);
+
+/* Clients (client.c). */
+#define QGA_WATCH_NONE	(~0u)	/* the client's fd is not in the loop */
+/* Take the client's fd out of the loop (a serial port without a host). */
+void	client_unwatch(struct client *c);
+/* The client's connection or host went away (agent.c decides what that
+ * means for the transport). */
+void	agent_client_gone(struct client *c);
+struct client *client_new(struct qga_ctx *a, int fd, bool port);
+/* Forget everything of the current session: a new client on this fd. */
+void	client_reset(struct client *c);
+/* The connection is gone: free the client (or once its job returns). */
+void	client_close(struct client *c);
+void	client_io(int fd, unsigned events, void *data);
+/* Run what can run, write what can be written, and watch for the rest. */
+void	client_pump(struct client *c);
+void	client_job_done(struct job *j);
+/* Append a JSON line to the client's output (replies and events). */
+void	client_queue(struct client *c, json_t *msg, bool delimit);
+
+/* The worker thread that runs blocking commands (worker.c). */
+struct worker *worker_start(struct qga_ctx *a);
+void	worker_submit(struct worker *w, struct job *j);
+void	worker_stop(struct worker *w);
 
 /* Open the channel (or schedule retries with -r) and put it in the loop. */
 int	agent_start_channel(struct qga_ctx *a);
@@ -70,5 +141,7 @@ int	agent_run(struct qga_ctx *a);
 /* Deferred log file and pidfile (frozen at start-up). */
 int	agent_open_logfile(struct qga_ctx *a);
 int	agent_write_pidfile(struct qga_ctx *a);
+/* The session a new client starts with (policy, offered capabilities). */
+void	agent_session_init(struct qga_ctx *a, struct session *s);
 
 #endif

@@ -164,8 +164,6 @@ channel_accept(struct channel *ch)
 {
 	int fd = accept4(ch->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd >= 0)
-		ch->fd = fd;
 	return fd;
 }
 

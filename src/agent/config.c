@@ -16,7 +16,7 @@
 
 static const char short_opts[] = "hVvdc:m:p:l:f:F::b:a:s:t:Dr";
 
-enum { OPT_NEGOTIATION = 256 };
+enum { OPT_NEGOTIATION = 256, OPT_MAX_CLIENTS };
 
 static const struct option long_opts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
@@ -36,6 +36,7 @@ static const struct option long_opts[] = {
 	{ "dump-conf",		no_argument,		NULL, 'D' },
 	{ "retry-path",		no_argument,		NULL, 'r' },
 	{ "negotiation",	required_argument,	NULL, OPT_NEGOTIATION },
+	{ "max-clients",	required_argument,	NULL, OPT_MAX_CLIENTS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -79,6 +80,9 @@ usage(const char *argv0)
 "                    options / command-line parameters to stdout\n"
 "  -r, --retry-path  attempt re-opening path if it's unavailable or closed\n"
 "                    due to an error which may be recoverable in the future\n"
+"      --max-clients=N\n"
+"                    serve up to N clients at once on unix-listen and\n"
+"                    vsock-listen, each with its own session (default 1)\n"
 "      --negotiation=optional|required|off\n"
 "                    request-negotiation policy (default optional): optional\n"
 "                    serves clients that do not negotiate, required refuses\n"
@@ -99,6 +103,18 @@ qga_negotiation_name(enum qga_negotiation n)
 	case QGA_NEGOTIATION_OFF: return "off";
 	default: return "optional";
 	}
+}
+
+static int
+parse_max_clients(const char *s, int *out)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end || n < 1 || n > QGA_MAX_CLIENTS)
+		return -1;
+	*out = (int)n;
+	return 0;
 }
 
 static int
@@ -228,6 +244,13 @@ load_file(struct qga_config *cfg, const char *path, bool required)
 		keyfile_free(kf);
 		return -1;
 	}
+	if ((v = keyfile_get(kf, "general", "max-clients")) &&
+	    parse_max_clients(v, &cfg->max_clients) < 0) {
+		fprintf(stderr, "error loading configuration from path: %s, "
+		    "invalid max-clients '%s' (1 to %d)\n", path, v, QGA_MAX_CLIENTS);
+		keyfile_free(kf);
+		return -1;
+	}
 	keyfile_free(kf);
 	return 0;
 }
@@ -281,6 +304,7 @@ qga_config_load(struct qga_config *cfg, int argc, char **argv,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen_fd = -1;
+	cfg->max_clients = 1;
 	/* First pass: only the config file location. */
 	opterr = 0;
 	optind = 0;
@@ -328,6 +352,13 @@ qga_config_load(struct qga_config *cfg, int argc, char **argv,
 		case 'h':
 			usage(argv[0]);
 			return 1;
+		case OPT_MAX_CLIENTS:
+			if (parse_max_clients(optarg, &cfg->max_clients) < 0) {
+				fprintf(stderr, "invalid --max-clients '%s': "
+				    "use a number from 1 to %d\n", optarg, QGA_MAX_CLIENTS);
+				return -1;
+			}
+			break;
 		case OPT_NEGOTIATION:
 			if (parse_negotiation(optarg, &cfg->negotiation) < 0) {
 				fprintf(stderr, "invalid --negotiation '%s': "
@@ -401,6 +432,12 @@ qga_config_dump(const struct qga_config *cfg, FILE *out)
 	write_list(out, "block-rpcs", &cfg->block_rpcs);
 	write_list(out, "allow-rpcs", &cfg->allow_rpcs);
 	keyfile_write_pair(out, "negotiation", qga_negotiation_name(cfg->negotiation));
+	if (cfg->max_clients != 1) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "%d", cfg->max_clients);
+		keyfile_write_pair(out, "max-clients", n);
+	}
 }
 
 void

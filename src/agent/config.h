@@ -11,6 +11,8 @@
 #define QGA_DEFAULT_PIDFILE	"/var/run/qemu-ga.pid"
 #define QGA_DEFAULT_STATEDIR	"/var/run"
 #define QGA_DEFAULT_HOOK	"/etc/qemu/fsfreeze-hook"
+/* --max-clients: how many socket clients may be served at once. */
+#define QGA_MAX_CLIENTS		64
 
 enum qga_negotiation {
 	QGA_NEGOTIATION_OPTIONAL,	/* legacy clients served, one warning each */
@@ -38,6 +40,7 @@ struct qga_config {
 	struct strlist		 allow_rpcs;
 	enum qga_negotiation	 negotiation;
 	int			 listen_fd;	/* from systemd socket activation, or -1 */
+	int			 max_clients;	/* socket clients served at once */
 };
 
 /*

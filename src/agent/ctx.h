@@ -16,6 +16,10 @@
 
 struct qga_ctx;
 
+/* Limits that clients can query (qga-get-limits) and commands enforce. */
+#define QGA_FILE_READ_MAX	(48 * 1024 * 1024)	/* guest-file-read count */
+#define QGA_EXEC_OUTPUT_MAX	(16 * 1024 * 1024)	/* guest-exec, per stream */
+
 struct qga_loop		*qga_ctx_loop(struct qga_ctx *ctx);
 const struct qga_config	*qga_ctx_config(struct qga_ctx *ctx);
 
@@ -28,12 +32,28 @@ int64_t	 qga_ctx_new_handle(struct qga_ctx *ctx, struct qga_error *err);
 bool	 qga_ctx_frozen(struct qga_ctx *ctx);
 int	 qga_ctx_set_frozen(struct qga_ctx *ctx, bool frozen, struct qga_error *err);
 
+/*
+ * Send an event {"event": name, "data": data, "timestamp": ...} to every
+ * session that enabled the "events" capability (never to others). Takes
+ * the reference to data (may be NULL). Main thread only.
+ */
+void	 qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data);
+
+/*
+ * Commands flagged "blocking" in the schema run on a worker thread; they
+ * may use qga_ctx_config, qga_ctx_new_handle, qga_ctx_frozen,
+ * qga_ctx_set_frozen and logging, and nothing else of this header.
+ */
+
 /* Prefix the reply to the command being run with the 0xFF sentinel. */
 void	 qga_ctx_delimit_reply(struct qga_ctx *ctx);
 
 /* The registered commands, in registration (schema) order. */
 size_t	 qga_ctx_commands(struct qga_ctx *ctx, const struct qga_command **cmds);
 bool	 qga_ctx_command_enabled(struct qga_ctx *ctx, const struct qga_command *cmd);
+/* Whether the session of the running command may see cmd at all: our own
+ * extensions exist for negotiated sessions only. */
+bool	 qga_ctx_command_visible(struct qga_ctx *ctx, const struct qga_command *cmd);
 
 /* Register a function run when the agent exits (free module state, thaw). */
 void	 qga_ctx_at_exit(struct qga_ctx *ctx, void (*fn)(struct qga_ctx *ctx));

@@ -49,6 +49,17 @@ qga_ctx_command_enabled(struct qga_ctx *a, const struct qga_command *cmd)
 	return a->allowed[i];
 }
 
+bool
+qga_ctx_command_visible(struct qga_ctx *a, const struct qga_command *cmd)
+{
+	struct job *j = agent_current_job();
+
+	(void)a;
+	if (!cmd->negotiated_only)
+		return true;
+	return j && j->client && j->client->session.state == SESSION_NEGOTIATED;
+}
+
 size_t
 qga_ctx_commands(struct qga_ctx *a, const struct qga_command **cmds)
 {
@@ -81,15 +92,6 @@ agent_error_reply(const json_t *id, const char *cls, const char *desc)
 	return r;
 }
 
-static json_t *
-fail(const json_t *id, struct qga_error *err)
-{
-	json_t *r = agent_error_reply(id, err->cls, err->desc);
-
-	qga_error_clear(err);
-	return r;
-}
-
 /* A name for an error text: a C string cannot hold its NULs, so they
  * show as U+FFFD (qemu's text has the NUL itself). */
 static const char *
@@ -106,102 +108,197 @@ is_sync(const struct qga_command *cmd)
 	    strcmp(cmd->name, "guest-sync-delimited") == 0;
 }
 
-json_t *
-agent_dispatch(struct qga_ctx *a, json_t *req)
+/* The job whose command runs on this thread: guest-sync-delimited marks
+ * it, the handshake commands find their session through it. */
+static _Thread_local struct job *current_job;
+
+struct job *
+agent_current_job(void)
+{
+	return current_job;
+}
+
+static struct job *
+job_new(struct client *c, json_t *req)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->client = c;
+	j->gen = c ? c->gen : 0;
+	j->req = json_incref(req);
+	if (json_is_object(req))
+		j->id = json_object_get(req, "id");
+	j->done = true;		/* until a command is attached */
+	return j;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	json_decref(j->reply);
+	json_decref(j->req);
+	free(j->args);
+	free(j);
+}
+
+static struct job *
+job_fail(struct job *j, const json_t *id, struct qga_error *err)
+{
+	j->reply = agent_error_reply(id, err->cls, err->desc);
+	qga_error_clear(err);
+	return j;
+}
+
+struct job *
+agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
 {
 	struct qga_error err = { 0 };
 	const struct qga_command *cmd;
-	json_t *id, *args = NULL, *v, *ret, *reply;
-	const char *key, *name = NULL;
+	struct session *sess = &c->session;
+	json_t *id, *args = NULL, *v;
+	const char *key, *name = NULL, *exec_key = NULL;
 	size_t keylen, namelen = 0;
 	char *shown;
-	bool warn;
-	void *argbuf;
+	bool warn, oob_ok = (sess->enabled & QGA_CAP_OOB) != 0;
+	struct job *j = job_new(c, req);
 
+	if (j == NULL)
+		return NULL;
 	if (!json_is_object(req)) {
 		qga_error_set(&err, "QMP input must be a JSON object");
-		return fail(NULL, &err);
+		return job_fail(j, NULL, &err);
 	}
-	id = json_object_get(req, "id");
+	id = j->id;
 	/* A name with a NUL in it is never the name its C prefix spells. */
 	json_object_keylen_foreach(req, key, keylen, v) {
 		if (keylen != strlen(key)) {
 			qga_error_set(&err, "QMP input member '%s' is unexpected",
 			    nul_visible(key, keylen, &shown));
 			free(shown);
-			return fail(id, &err);
+			return job_fail(j, id, &err);
 		}
-		if (strcmp(key, "execute") == 0) {
+		if (strcmp(key, "execute") == 0 ||
+		    (oob_ok && strcmp(key, "exec-oob") == 0)) {
 			if (!json_is_string(v)) {
-				qga_error_set(&err, "QMP input member 'execute' must be a string");
-				return fail(id, &err);
+				qga_error_set(&err, "QMP input member '%s' must be a string", key);
+				return job_fail(j, id, &err);
 			}
+			if (exec_key) {
+				qga_error_set(&err, "QMP input member '%s' clashes with '%s'",
+				    key, exec_key);
+				return job_fail(j, id, &err);
+			}
+			exec_key = key;
 			name = json_string_value(v);
 			namelen = json_string_length(v);
 		} else if (strcmp(key, "arguments") == 0) {
 			if (!json_is_object(v)) {
 				qga_error_set(&err, "QMP input member 'arguments' must be an object");
-				return fail(id, &err);
+				return job_fail(j, id, &err);
 			}
 			args = v;
 		} else if (strcmp(key, "id") != 0) {
 			qga_error_set(&err, "QMP input member '%s' is unexpected", key);
-			return fail(id, &err);
+			return job_fail(j, id, &err);
 		}
 	}
 	if (name == NULL) {
 		qga_error_set(&err, "QMP input lacks member 'execute'");
-		return fail(id, &err);
+		return job_fail(j, id, &err);
 	}
+	j->oob = strcmp(exec_key, "exec-oob") == 0;
 	cmd = namelen == strlen(name) ? lookup(a, name) : NULL;
+	/* Our own extensions exist only for negotiated sessions: a legacy
+	 * client sees exactly qemu-ga's command set. */
+	if (cmd && cmd->negotiated_only && sess->state != SESSION_NEGOTIATED)
+		cmd = NULL;	/* see qga_ctx_command_visible */
 	if (cmd == NULL) {
 		qga_error_set_class(&err, QGA_ERR_NOT_FOUND,
 		    "The command %s has not been found",
 		    nul_visible(name, namelen, &shown));
 		free(shown);
-		return fail(id, &err);
+		return job_fail(j, id, &err);
+	}
+	if (j->oob && !cmd->allow_oob) {
+		qga_error_set(&err, "The command %s does not support OOB", name);
+		return job_fail(j, id, &err);
+	}
+	/* Out-of-band replies come out of order: only an id pairs them up. */
+	if (j->oob && id == NULL) {
+		qga_error_set(&err, "An out-of-band command requires an 'id'");
+		return job_fail(j, id, &err);
 	}
 	if (!qga_ctx_command_enabled(a, cmd)) {
 		qga_error_set_class(&err, QGA_ERR_NOT_FOUND,
 		    "Command %s has been disabled: the command is not allowed", name);
-		return fail(id, &err);
+		return job_fail(j, id, &err);
 	}
-	if (session_gate(&a->session, cmd, &warn, &err) < 0)
-		return fail(id, &err);
+	if (session_gate(sess, cmd, &warn, &err) < 0)
+		return job_fail(j, id, &err);
 	if (warn)
 		qga_log(QGA_LOG_WARNING, "client did not negotiate: serving it as "
 		    "a legacy qemu-ga client (policy %s); new clients should "
 		    "send 'request-negotiation'",
 		    qga_negotiation_name(a->cfg->negotiation));
-	argbuf = cmd->args_size ? calloc(1, cmd->args_size) : NULL;
-	if (cmd->args_size && argbuf == NULL) {
+	j->args = cmd->args_size ? calloc(1, cmd->args_size) : NULL;
+	if (cmd->args_size && j->args == NULL) {
 		qga_error_set(&err, "out of memory");
-		return fail(id, &err);
+		return job_fail(j, id, &err);
 	}
-	if (qga_args_check(cmd, args, argbuf, &err) < 0) {
-		free(argbuf);
-		return fail(id, &err);
-	}
+	if (qga_args_check(cmd, args, j->args, &err) < 0)
+		return job_fail(j, id, &err);
 	if (is_sync(cmd))
-		session_sync(&a->session);
-	qga_log(QGA_LOG_DEBUG, "running command: %s", cmd->name);
-	ret = cmd->call(argbuf, a, &err);
-	free(argbuf);
+		session_sync(sess);
+	j->cmd = cmd;
+	j->done = false;
+	return j;
+}
+
+void
+agent_execute(struct qga_ctx *a, struct job *j)
+{
+	struct qga_error err = { 0 };
+	struct job *outer = current_job;
+	json_t *ret;
+
+	if (j->done)
+		return;
+	qga_log(QGA_LOG_DEBUG, "running command: %s", j->cmd->name);
+	current_job = j;
+	ret = j->cmd->call(j->args, a, &err);
+	current_job = outer;
+	j->done = true;
 	if (qga_error_isset(&err)) {
 		json_decref(ret);
 		/* The sentinel belongs to a successful sync reply only. */
-		a->delimit = false;
-		return fail(id, &err);
+		j->delimit = false;
+		job_fail(j, j->id, &err);
+		return;
 	}
-	if (!cmd->success_response) {
+	if (!j->cmd->success_response) {
 		json_decref(ret);
-		return NULL;
+		return;
 	}
-	if (ret == NULL)
-		ret = json_object();
-	reply = json_object();
-	json_object_set_new(reply, "return", ret);
-	if (id)
-		json_object_set(reply, "id", id);
+	j->reply = json_object();
+	json_object_set_new(j->reply, "return", ret ? ret : json_object());
+	if (j->id)
+		json_object_set(j->reply, "id", j->id);
+}
+
+json_t *
+agent_dispatch(struct qga_ctx *a, struct client *c, json_t *req)
+{
+	struct job *j = agent_prepare(a, c, req);
+	json_t *reply;
+
+	if (j == NULL)
+		return agent_error_reply(NULL, QGA_ERR_GENERIC, "out of memory");
+	agent_execute(a, j);
+	reply = json_incref(j->reply);
+	job_free(j);
 	return reply;
 }

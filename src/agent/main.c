@@ -66,11 +66,9 @@ main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
-	a.session.policy = cfg.negotiation;
 	qga_log_open(stderr, false, cfg.verbose ? QGA_LOG_ALL : QGA_LOG_DEFAULT);
 	a.loop = qga_loop_new();
-	a.stream = json_stream_new();
-	if (a.loop == NULL || a.stream == NULL ||
+	if (a.loop == NULL ||
 	    qga_state_init(&a.state, cfg.statedir) < 0) {
 		fprintf(stderr, "out of memory\n");
 		return EXIT_FAILURE;
@@ -106,8 +104,6 @@ main(int argc, char **argv)
 	agent_run(&a);
 	if (a.pidfile_written)
 		unlink(cfg.pidfile);
-	json_stream_free(a.stream);
-	buf_free(&a.out);
 	qga_loop_free(a.loop);
 	qga_state_free(&a.state);
 	qga_log_close();

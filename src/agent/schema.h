@@ -48,6 +48,9 @@ struct qga_command {
 	bool			 success_response;
 	bool			 freeze_safe;
 	bool			 handshake;	/* request-negotiation, qmp_capabilities */
+	bool			 blocking;	/* may block: runs on the worker thread */
+	bool			 allow_oob;	/* may be sent with exec-oob */
+	bool			 negotiated_only; /* exists for negotiated sessions only */
 	const char		*since;
 	qga_handler		 call;
 };

@@ -42,6 +42,9 @@ qmp_guest_info(struct qga_ctx *ctx, struct qga_error *err)
 	/* qemu-ga lists the commands in reverse registration order. */
 	for (size_t i = n; i > 0; i--) {
 		const struct qga_command *c = &cmds[i - 1];
+
+		if (!qga_ctx_command_visible(ctx, c))
+			continue;
 		json_array_append_new(list, json_pack("{s:s,s:b,s:b}",
 		    "name", c->name,
 		    "enabled", qga_ctx_command_enabled(ctx, c),

@@ -23,6 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static struct qga_config cfgs[NPOLICIES][2];
 static struct qga_ctx ctxs[NPOLICIES][2];
+static struct client *clients[NPOLICIES][2];
 static char blocked_ping[] = "guest-ping", blocked_open[] = "guest-file-open";
 static char *blocked[] = { blocked_ping, blocked_open };
 
@@ -60,13 +61,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 				cfg->block_rpcs.n = 2;
 			}
 			a->cfg = cfg;
-			a->session.policy = cfg->negotiation;
-			a->session.offered = QGA_CAP_OOB;
+			cfg->max_clients = 1;
 			a->ch.fd = -1;
 			a->ch.listen_fd = -1;
 			if (qga_state_init(&a->state, dir) < 0)
 				abort();
-			a->stream = json_stream_new();
+			/* A client without a connection: replies are only
+			 * checked, never written. */
+			clients[p][b] = client_new(a, -1, false);
+			if (clients[p][b] == NULL)
+				abort();
 			agent_commands_init(a);
 			/* The stubs must have registered the whole schema. */
 			if (a->ncmds != QGA_SCHEMA_MAX_COMMANDS -
@@ -123,7 +127,8 @@ check_reply(struct qga_ctx *a, json_t *req, json_t *reply)
 	    strcmp(json_string_value(cls), QGA_ERR_NOT_FOUND) == 0);
 	/* The optional policy never denies a legacy client service. */
 	if (a->cfg->negotiation == QGA_NEGOTIATION_OPTIONAL && cmd &&
-	    !cmd->handshake && qga_ctx_command_enabled(a, cmd))
+	    !cmd->handshake && !cmd->negotiated_only &&
+	    qga_ctx_command_enabled(a, cmd))
 		CHECK(strcmp(json_string_value(cls), QGA_ERR_NOT_FOUND) != 0);
 }
 
@@ -131,20 +136,20 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct qga_ctx *a;
+	struct client *c;
 	json_t *msg, *reply;
 	char *err;
 
 	if (size < 1)
 		return 0;
 	a = &ctxs[data[0] % NPOLICIES][(data[0] >> 2) & 1];
+	c = clients[data[0] % NPOLICIES][(data[0] >> 2) & 1];
 	a->frozen = (data[0] >> 3) & 1;
-	a->delimit = false;
-	session_begin(&a->session);
-	json_stream_reset(a->stream);
-	json_stream_feed(a->stream, data + 1, size - 1);
-	while (json_stream_next(a->stream, &msg, &err)) {
+	client_reset(c);
+	json_stream_feed(c->stream, data + 1, size - 1);
+	while (json_stream_next(c->stream, &msg, &err)) {
 		if (msg) {
-			reply = agent_dispatch(a, msg);
+			reply = agent_dispatch(a, c, msg);
 			check_reply(a, msg, reply);
 			json_decref(msg);
 		} else {
@@ -153,7 +158,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_reply(a, NULL, reply);
 		}
 		json_decref(reply);
-		a->delimit = false;
 	}
 	return 0;
 }

@@ -1,0 +1,343 @@
+/*
+ * One client of the agent: its reader, its session, its in-band queue and
+ * its output. Requests are answered in order; a blocking command runs on
+ * the worker thread while the client's out-of-band requests (negotiated
+ * sessions with "oob") and other clients are still served.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+struct client *
+client_new(struct qga_ctx *a, int fd, bool port)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->stream = json_stream_new();
+	if (c->stream == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->agent = a;
+	c->fd = fd;
+	c->port = port;
+	c->watching = QGA_WATCH_NONE;
+	c->tail = &c->head;
+	agent_session_init(a, &c->session);
+	c->next = a->clients;
+	a->clients = c;
+	a->nclients++;
+	return c;
+}
+
+static void
+watch(struct client *c, unsigned events)
+{
+	if (c->watching == events || c->fd < 0)
+		return;
+	if (c->watching == QGA_WATCH_NONE)
+		qga_loop_add_fd(c->agent->loop, c->fd, events, client_io, c);
+	else
+		qga_loop_mod_fd(c->agent->loop, c->fd, events);
+	c->watching = events;
+}
+
+static void
+out_done(struct client *c)
+{
+	c->out_off = 0;
+	if (c->out.cap > QGA_OUT_KEEP)
+		buf_free(&c->out);
+	else
+		buf_reset(&c->out);
+}
+
+static void
+drop_queue(struct client *c)
+{
+	struct job *j = c->head, *next;
+
+	/* A job on the worker stays there; its reply is dropped by gen. */
+	if (c->busy && j) {
+		next = j->next;
+		j->next = NULL;
+		j = next;
+	}
+	for (; j; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	c->head = NULL;
+	c->tail = &c->head;
+	c->npending = 0;
+	c->busy = false;
+}
+
+void
+client_reset(struct client *c)
+{
+	/* A new client starts clean: no half request of the last one, no
+	 * reply meant for it (qemu-ga keeps both; see docs/protocol.md). */
+	c->gen++;
+	json_stream_reset(c->stream);
+	out_done(c);
+	drop_queue(c);
+	agent_session_init(c->agent, &c->session);
+}
+
+void
+client_unwatch(struct client *c)
+{
+	if (c->watching != QGA_WATCH_NONE && c->fd >= 0)
+		qga_loop_del_fd(c->agent->loop, c->fd);
+	c->watching = QGA_WATCH_NONE;
+}
+
+static void
+client_free(struct client *c)
+{
+	json_stream_free(c->stream);
+	buf_free(&c->out);
+	free(c);
+}
+
+void
+client_close(struct client *c)
+{
+	struct qga_ctx *a = c->agent;
+	struct client **pp;
+	bool busy = c->busy;
+
+	client_unwatch(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	client_reset(c);
+	for (pp = &a->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			a->nclients--;
+			break;
+		}
+	/* The worker still holds this client's job: free on its return. */
+	if (busy)
+		c->closed = true;
+	else
+		client_free(c);
+}
+
+static int
+dump_cb(const char *buffer, size_t size, void *data)
+{
+	return buf_append(data, buffer, size) < 0 ? -1 : 0;
+}
+
+void
+client_queue(struct client *c, json_t *msg, bool delimit)
+{
+	size_t mark = c->out.len;
+
+	if (delimit)
+		buf_putc(&c->out, (char)0xFF);
+	/* Serialise straight into the output buffer: no extra copy of large
+	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
+	if (json_dump_callback(msg, dump_cb, &c->out,
+	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
+		json_t *e = agent_error_reply(json_object_get(msg, "id"),
+		    QGA_ERR_GENERIC, "out of memory");
+
+		c->out.len = mark;
+		json_dump_callback(e, dump_cb, &c->out, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+		json_decref(e);
+	}
+	buf_putc(&c->out, '\n');
+	if (c->agent->cfg->verbose)
+		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes", c->out.len - mark);
+}
+
+/*
+ * Write what we can; 1 when everything went, 0 when the peer is slow.
+ * The written part is skipped with an offset rather than moved.
+ */
+static int
+flush_output(struct client *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = write(c->fd, c->out.data + c->out_off,
+		    c->out.len - c->out_off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			/* The peer is gone; its reply with it. */
+			break;
+		}
+		c->out_off += (size_t)n;
+	}
+	out_done(c);
+	return 1;
+}
+
+/*
+ * glibc keeps freed heap memory, so the RSS after one oversized message
+ * would stay at its peak. Hand it back once nothing is half-read and the
+ * output has drained.
+ */
+static void
+trim_memory(struct client *c)
+{
+	if (c->read_since_trim < QGA_TRIM_AFTER_BYTES || c->out.len ||
+	    json_stream_partial(c->stream) || c->busy)
+		return;
+	c->read_since_trim = 0;
+	malloc_trim(0);
+}
+
+static void
+run_inline(struct client *c, struct job *j)
+{
+	agent_execute(c->agent, j);
+	if (j->reply)
+		client_queue(c, j->reply, j->delimit);
+}
+
+/* Answer the head of the queue if it can be answered now; false when it
+ * is running on the worker or the queue is empty. */
+static bool
+advance(struct client *c)
+{
+	struct job *j = c->head;
+
+	if (j == NULL || c->busy)
+		return false;
+	if (!j->done && j->cmd->blocking && c->agent->worker) {
+		c->busy = true;
+		worker_submit(c->agent->worker, j);
+		return false;
+	}
+	c->head = j->next;
+	if (c->head == NULL)
+		c->tail = &c->head;
+	c->npending--;
+	run_inline(c, j);
+	job_free(j);
+	return true;
+}
+
+void
+client_pump(struct client *c)
+{
+	struct qga_ctx *a = c->agent;
+	json_t *msg;
+	char *err;
+
+	for (;;) {
+		/* Replies to requests that arrived together are written
+		 * together; a client that does not read stops being read. */
+		if (c->out.len - c->out_off >= QGA_OUT_BATCH && !flush_output(c))
+			break;
+		if (advance(c))
+			continue;
+		if (c->npending >= QGA_INBAND_QUEUE_MAX)
+			break;
+		if (!json_stream_next(c->stream, &msg, &err))
+			break;
+		if (msg) {
+			struct job *j = agent_prepare(a, c, msg);
+
+			json_decref(msg);
+			if (j == NULL)
+				continue;
+			if (j->oob) {
+				/* Out of band: answered now, ahead of the queue. */
+				run_inline(c, j);
+				job_free(j);
+				continue;
+			}
+			*c->tail = j;
+			c->tail = &j->next;
+			c->npending++;
+		} else {
+			json_t *reply = agent_error_reply(NULL, QGA_ERR_GENERIC, err);
+			struct job *j = calloc(1, sizeof(*j));
+
+			free(err);
+			if (j == NULL) {
+				json_decref(reply);
+				continue;
+			}
+			/* Errors keep their place among in-band replies. */
+			j->client = c;
+			j->done = true;
+			j->reply = reply;
+			*c->tail = j;
+			c->tail = &j->next;
+			c->npending++;
+		}
+	}
+	if (c->fd < 0)
+		return;
+	if (c->out_off < c->out.len && !flush_output(c)) {
+		watch(c, QGA_EV_OUT);
+		return;
+	}
+	if (a->host_waiting && c->port)
+		return;
+	watch(c, c->npending < QGA_INBAND_QUEUE_MAX ? QGA_EV_IN : 0);
+	trim_memory(c);
+}
+
+void
+client_job_done(struct job *j)
+{
+	struct client *c = j->client;
+
+	if (c->closed) {
+		job_free(j);
+		client_free(c);
+		return;
+	}
+	if (j->gen != c->gen || c->head != j) {
+		/* The session it belonged to has ended. */
+		job_free(j);
+		return;
+	}
+	c->busy = false;
+	client_pump(c);
+}
+
+void
+client_io(int fd, unsigned events, void *data)
+{
+	struct client *c = data;
+	static char chunk[QGA_READ_CHUNK];
+	ssize_t n;
+
+	if (!(events & (QGA_EV_IN | QGA_EV_HUP | QGA_EV_ERR))) {
+		client_pump(c);
+		return;
+	}
+	n = read(fd, chunk, sizeof(chunk));
+	if (n > 0) {
+		if (c->agent->cfg->verbose)
+			qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
+		c->read_since_trim += (size_t)n;
+		json_stream_feed(c->stream, chunk, (size_t)n);
+		client_pump(c);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* EOF, or an error such as ECONNRESET: qemu-ga exits on the latter
+	 * without -r; we drop the client and keep serving. */
+	agent_client_gone(c);
+}
