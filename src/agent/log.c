@@ -1,5 +1,6 @@
 /* Logging: "<seconds>.<microseconds>: <level>: <message>" lines, or syslog. */
 #include <paths.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -9,6 +10,8 @@
 
 #include "log.h"
 
+/* Commands on the worker thread log too: one lock for the log state. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_stream;
 static bool log_syslog;
 static bool log_paused;
@@ -17,17 +20,21 @@ static unsigned log_levels = QGA_LOG_DEFAULT;
 void
 qga_log_open(FILE *stream, bool use_syslog, unsigned levels)
 {
+	pthread_mutex_lock(&log_lock);
 	log_stream = stream;
 	log_syslog = use_syslog;
 	log_levels = levels;
 	if (use_syslog)
 		openlog("qgad", LOG_PID, LOG_DAEMON);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void
 qga_log_pause(bool paused)
 {
+	pthread_mutex_lock(&log_lock);
 	log_paused = paused;
+	pthread_mutex_unlock(&log_lock);
 }
 
 static const char *
@@ -83,8 +90,11 @@ qga_log(enum qga_log_level level, const char *fmt, ...)
 	struct timeval tv;
 	va_list ap;
 
-	if (log_paused || !(level & log_levels))
+	pthread_mutex_lock(&log_lock);
+	if (log_paused || !(level & log_levels)) {
+		pthread_mutex_unlock(&log_lock);
 		return;
+	}
 	va_start(ap, fmt);
 	if (log_syslog)
 		vsyslog(syslog_priority(level), fmt, ap);
@@ -97,6 +107,7 @@ qga_log(enum qga_log_level level, const char *fmt, ...)
 		fflush(log_stream);
 	}
 	va_end(ap);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void
@@ -104,19 +115,23 @@ qga_slog(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_paused || !syslog_present())
-		return;
-	va_start(ap, fmt);
-	vsyslog(LOG_INFO, fmt, ap);
-	va_end(ap);
+	pthread_mutex_lock(&log_lock);
+	if (!log_paused && syslog_present()) {
+		va_start(ap, fmt);
+		vsyslog(LOG_INFO, fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&log_lock);
 }
 
 void
 qga_log_close(void)
 {
+	pthread_mutex_lock(&log_lock);
 	if (log_stream && log_stream != stderr)
 		fclose(log_stream);
 	log_stream = NULL;
 	if (log_syslog)
 		closelog();
+	pthread_mutex_unlock(&log_lock);
 }
