@@ -10,7 +10,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 from qgatest import Agent, AgentTest, is_qemu_ga, main  # noqa: E402
 
-HOOK_SECONDS = 1.5
+HOOK_SECONDS = 3
 
 
 def negotiate(c, enable=('oob', 'events')):
@@ -61,7 +61,6 @@ class Capabilities(AgentTest):
 
     def test_oob_overtakes_blocking_command(self):
         negotiate(self.c)
-        start = time.time()
         self.c.send(json.dumps({'execute': 'guest-fsfreeze-freeze-list',
                                 'arguments': {'mountpoints': []}, 'id': 'slow'}))
         time.sleep(0.2)
@@ -70,8 +69,8 @@ class Capabilities(AgentTest):
         first = self.c.reply(timeout=10)
         second = self.c.reply(timeout=10)
         self.assertEqual(first, {'return': {}, 'id': 'fast'})
-        self.assertEqual(second['id'], 'status')
-        self.assertLess(time.time() - start, HOOK_SECONDS)
+        # The out-of-band replies overtook the in-band one still running.
+        self.assertEqual(second, {'return': 'thawed', 'id': 'status'})
         third = self.c.reply(timeout=10)
         self.assertEqual(third, {'return': 0, 'id': 'slow'})
 
