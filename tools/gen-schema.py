@@ -51,14 +51,19 @@ class Gen:
         for key, t in fields.items():
             opt = key.startswith('*')
             name = key.lstrip('*')
+            negotiated = False
+            if isinstance(t, dict):
+                negotiated = t.get('negotiated-only', False)
+                t = t['type']
             if argstruct:
                 f = cname(name)
                 off = 'offsetof(struct %s, %s)' % (argstruct, f)
                 has = 'offsetof(struct %s, has_%s)' % (argstruct, f) if opt else 'QGA_NO_OFFSET'
             else:
                 off = has = 'QGA_NO_OFFSET'
-            rows.append('    { "%s", %s, %s, %s, %s },' % (name, self.tref(t), 'true' if opt else 'false', off, has))
-        return ['static const struct qga_member %s[] = {' % ident] + (rows or ['    { NULL, NULL, false, 0, 0 },']) + ['};']
+            rows.append('    { "%s", %s, %s, %s, %s, %s },' % (name, self.tref(t), 'true' if opt else 'false', off, has,
+                                                       'true' if negotiated else 'false'))
+        return ['static const struct qga_member %s[] = {' % ident] + (rows or ['    { NULL, NULL, false, 0, 0, false },']) + ['};']
 
     def run(self):
         s = self.s
@@ -106,6 +111,8 @@ class Gen:
                 st = 'qga_args_' + n
                 h.append('struct %s {' % st)
                 for key, t in args.items():
+                    if isinstance(t, dict):
+                        t = t['type']
                     f = cname(key.lstrip('*'))
                     if key.startswith('*'):
                         h.append('    bool has_%s;' % f)

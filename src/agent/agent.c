@@ -116,6 +116,16 @@ agent_session_init(struct qga_ctx *a, struct session *s)
 	session_begin(s);
 }
 
+void
+qga_ctx_run_on_main(struct qga_ctx *a, void (*fn)(struct qga_ctx *, void *),
+    void *data)
+{
+	if (a->worker == NULL)
+		fn(a, data);
+	else
+		worker_call_on_main(a->worker, fn, data);
+}
+
 /* ---- events ---- */
 
 void

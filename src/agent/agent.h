@@ -134,6 +134,9 @@ void	client_queue(struct client *c, json_t *msg, bool delimit);
 struct worker *worker_start(struct qga_ctx *a);
 void	worker_submit(struct worker *w, struct job *j);
 void	worker_stop(struct worker *w);
+/* Run fn on the main thread (at once when called there). */
+void	worker_call_on_main(struct worker *w, void (*fn)(struct qga_ctx *, void *),
+	    void *data);
 
 /* Open the channel (or schedule retries with -r) and put it in the loop. */
 int	agent_start_channel(struct qga_ctx *a);

@@ -78,7 +78,7 @@ branch_matches(const struct qga_type *t, json_t *v)
 }
 
 static int check_struct(const struct qga_type *t, json_t *obj,
-    const char *prefix, void *out, struct qga_error *err);
+    const char *prefix, void *out, bool negotiated, struct qga_error *err);
 
 int
 qga_value_check(const struct qga_type *t, json_t *v, const char *path,
@@ -124,11 +124,11 @@ qga_value_check(const struct qga_type *t, json_t *v, const char *path,
 	case QGA_T_EMPTY:
 		if (!json_is_object(v))
 			return bad_type(t, path, err);
-		return check_struct(t, v, path, NULL, err);
+		return check_struct(t, v, path, NULL, false, err);
 	case QGA_T_STRUCT:
 		if (!json_is_object(v))
 			return bad_type(t, path, err);
-		return check_struct(t, v, path, NULL, err);
+		return check_struct(t, v, path, NULL, false, err);
 	case QGA_T_ALTERNATE:
 		for (i = 0; i < t->count; i++)
 			if (branch_matches(t->members[i].type, v))
@@ -196,9 +196,15 @@ member_path(const char *prefix, const char *name)
 	return p;
 }
 
+static bool
+member_exists(const struct qga_member *m, bool negotiated)
+{
+	return !m->negotiated_only || negotiated;
+}
+
 static int
 check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
-    void *out, struct qga_error *err)
+    void *out, bool negotiated, struct qga_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -209,6 +215,8 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 	for (i = 0; i < t->count && rc == 0; i++) {
 		const struct qga_member *m = &t->members[i];
 
+		if (!member_exists(m, negotiated))
+			continue;
 		v = json_object_get(obj, m->name);
 		path = member_path(prefix, m->name);
 		if (path == NULL)
@@ -228,7 +236,8 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 		return rc;
 	json_object_foreach(obj, key, v) {
 		for (i = 0; i < t->count; i++)
-			if (strcmp(t->members[i].name, key) == 0)
+			if (strcmp(t->members[i].name, key) == 0 &&
+			    member_exists(&t->members[i], negotiated))
 				break;
 		if (i == t->count) {
 			path = member_path(prefix, key);
@@ -243,7 +252,7 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 
 int
 qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
-    struct qga_error *err)
+    bool negotiated, struct qga_error *err)
 {
 	static const struct qga_type none = { .kind = QGA_T_STRUCT, .name = "none" };
 
@@ -254,7 +263,7 @@ qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
 	else
 		json_incref(args);
 	int rc = check_struct(cmd->args ? cmd->args : &none, args, "",
-	    cmd->args ? out : NULL, err);
+	    cmd->args ? out : NULL, negotiated, err);
 	json_decref(args);
 	return rc;
 }

@@ -19,6 +19,7 @@ struct qga_ctx;
 /* Limits that clients can query (qga-get-limits) and commands enforce. */
 #define QGA_FILE_READ_MAX	(48 * 1024 * 1024)	/* guest-file-read count */
 #define QGA_EXEC_OUTPUT_MAX	(16 * 1024 * 1024)	/* guest-exec, per stream */
+#define QGA_FREEZE_TIMEOUT_MAX	86400			/* freeze watchdog, seconds */
 
 struct qga_loop		*qga_ctx_loop(struct qga_ctx *ctx);
 const struct qga_config	*qga_ctx_config(struct qga_ctx *ctx);
@@ -40,9 +41,18 @@ int	 qga_ctx_set_frozen(struct qga_ctx *ctx, bool frozen, struct qga_error *err)
 void	 qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data);
 
 /*
+ * Call fn(ctx, data) on the main thread: now when called there, else as
+ * soon as the main loop gets to it (before the calling job's reply). For
+ * blocking commands that need the loop (timers) or events.
+ */
+void	 qga_ctx_run_on_main(struct qga_ctx *ctx,
+	    void (*fn)(struct qga_ctx *ctx, void *data), void *data);
+
+/*
  * Commands flagged "blocking" in the schema run on a worker thread; they
  * may use qga_ctx_config, qga_ctx_new_handle, qga_ctx_frozen,
- * qga_ctx_set_frozen and logging, and nothing else of this header.
+ * qga_ctx_set_frozen, qga_ctx_run_on_main and logging, and nothing else of
+ * this header.
  */
 
 /* Prefix the reply to the command being run with the 0xFF sentinel. */

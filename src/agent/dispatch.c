@@ -249,7 +249,8 @@ agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
 		qga_error_set(&err, "out of memory");
 		return job_fail(j, id, &err);
 	}
-	if (qga_args_check(cmd, args, j->args, &err) < 0)
+	if (qga_args_check(cmd, args, j->args,
+	    sess->state == SESSION_NEGOTIATED, &err) < 0)
 		return job_fail(j, id, &err);
 	if (is_sync(cmd))
 		session_sync(sess);

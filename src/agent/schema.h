@@ -26,6 +26,7 @@ struct qga_member {
 	bool			 optional;
 	size_t			 offset;	/* in a command's argument struct */
 	size_t			 has_offset;	/* its has_ flag, when optional */
+	bool			 negotiated_only; /* an extension: only for negotiated sessions */
 };
 
 struct qga_type {
@@ -62,10 +63,11 @@ size_t	qga_schema_commands(struct qga_command *out, size_t max);
  * Check args (an object, or NULL for none) against a command's argument
  * type, with qemu's error texts, and fill the command's argument struct at
  * out (args_size bytes). Strings and nested values point into args, which
- * must outlive their use.
+ * must outlive their use. Arguments that are extensions exist only when
+ * negotiated is set; otherwise they are unexpected, as with qemu-ga.
  */
 int	qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
-	    struct qga_error *err);
+	    bool negotiated, struct qga_error *err);
 
 /* Check that v has the shape of type t (used by tests for replies, too). */
 int	qga_value_check(const struct qga_type *t, json_t *v, const char *path,

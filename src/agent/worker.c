@@ -17,9 +17,17 @@
 #include "agent.h"
 #include "log.h"
 
+struct call {
+	void		(*fn)(struct qga_ctx *, void *);
+	void		*data;
+	struct call	*next;
+};
+
 struct worker {
 	struct qga_ctx	*agent;
 	pthread_t	 thread;
+	pthread_t	 main_thread;
+	struct call	*calls, **calls_tail;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 wake;
 	struct job	*todo, **todo_tail;
@@ -70,6 +78,7 @@ finished(int fd, unsigned events, void *data)
 {
 	struct worker *w = data;
 	struct job *list, *j;
+	struct call *calls, *c;
 	uint64_t n;
 
 	(void)events;
@@ -79,7 +88,16 @@ finished(int fd, unsigned events, void *data)
 	list = w->done;
 	w->done = NULL;
 	w->done_tail = &w->done;
+	calls = w->calls;
+	w->calls = NULL;
+	w->calls_tail = &w->calls;
 	pthread_mutex_unlock(&w->lock);
+	/* Calls a job posted come before its reply. */
+	while ((c = calls)) {
+		calls = c->next;
+		c->fn(w->agent, c->data);
+		free(c);
+	}
 	while ((j = list)) {
 		list = j->wnext;
 		j->wnext = NULL;
@@ -95,6 +113,8 @@ worker_start(struct qga_ctx *a)
 	if (w == NULL)
 		return NULL;
 	w->agent = a;
+	w->main_thread = pthread_self();
+	w->calls_tail = &w->calls;
 	w->todo_tail = &w->todo;
 	w->done_tail = &w->done;
 	pthread_mutex_init(&w->lock, NULL);
@@ -118,6 +138,32 @@ worker_submit(struct worker *w, struct job *j)
 	*w->todo_tail = j;
 	w->todo_tail = &j->wnext;
 	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+worker_call_on_main(struct worker *w, void (*fn)(struct qga_ctx *, void *),
+    void *data)
+{
+	struct call *c;
+	uint64_t one = 1;
+
+	if (w == NULL || pthread_equal(pthread_self(), w->main_thread)) {
+		fn(w ? w->agent : NULL, data);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		qga_log(QGA_LOG_ERROR, "worker: out of memory posting to the main loop");
+		return;
+	}
+	c->fn = fn;
+	c->data = data;
+	pthread_mutex_lock(&w->lock);
+	*w->calls_tail = c;
+	w->calls_tail = &c->next;
+	if (write(w->efd, &one, sizeof(one)) < 0)
+		qga_log(QGA_LOG_ERROR, "worker: cannot wake the main loop");
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -1,5 +1,6 @@
 /* guest-fsfreeze-status, -freeze, -freeze-list, -thaw and the fsfreeze hook. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdbool.h>
@@ -129,11 +130,11 @@ thaw_at_exit(struct qga_ctx *ctx)
 static void
 watch_exit(struct qga_ctx *ctx)
 {
-	static bool registered;
+	static _Atomic bool registered;
 
-	if (!registered)
+	/* Called from both threads: register exactly once. */
+	if (!__atomic_exchange_n(&registered, true, __ATOMIC_SEQ_CST))
 		qga_ctx_at_exit(ctx, thaw_at_exit);
-	registered = true;
 }
 
 json_t *
@@ -144,12 +145,66 @@ qmp_guest_fsfreeze_status(struct qga_ctx *ctx, struct qga_error *err)
 	return json_string(qga_ctx_frozen(ctx) ? "frozen" : "thawed");
 }
 
+/*
+ * The freeze watchdog (negotiated sessions, docs/protocol.md §14): a
+ * freeze that asked for a timeout is thawed by the agent itself when no
+ * thaw came in time. The timer lives in the main loop; freeze and thaw run
+ * on the worker thread and reach it through qga_ctx_run_on_main().
+ */
+static uint64_t watchdog;	/* main thread only */
+
+static void
+watchdog_fire(void *data)
+{
+	struct qga_ctx *ctx = data;
+	struct qga_error err = { 0 };
+	int64_t n;
+
+	watchdog = 0;
+	if (!qga_ctx_frozen(ctx))
+		return;
+	n = thaw(ctx, &err);
+	qga_log(QGA_LOG_WARNING, "freeze watchdog expired: filesystems thawed");
+	if (n < 0)
+		qga_ctx_emit_event(ctx, "FSFREEZE_WATCHDOG_THAWED",
+		    json_pack("{s:s}", "error", err.desc ? err.desc : ""));
+	else
+		qga_ctx_emit_event(ctx, "FSFREEZE_WATCHDOG_THAWED",
+		    json_pack("{s:I}", "thawed", (json_int_t)n));
+	qga_error_clear(&err);
+}
+
+static void
+watchdog_disarm(struct qga_ctx *ctx, void *data)
+{
+	(void)data;
+	if (watchdog)
+		qga_loop_del_timer(qga_ctx_loop(ctx), watchdog);
+	watchdog = 0;
+}
+
+static void
+watchdog_arm(struct qga_ctx *ctx, void *data)
+{
+	unsigned seconds = (unsigned)(uintptr_t)data;
+
+	watchdog_disarm(ctx, NULL);
+	watchdog = qga_loop_add_timer(qga_ctx_loop(ctx), seconds * 1000u,
+	    watchdog_fire, ctx);
+}
+
 static json_t *
-freeze(struct qga_ctx *ctx, const json_t *mountpoints, struct qga_error *err)
+freeze(struct qga_ctx *ctx, const json_t *mountpoints, bool has_timeout,
+    int64_t timeout, struct qga_error *err)
 {
 	struct qga_mounts m;
 	int64_t n;
 
+	if (has_timeout && (timeout < 1 || timeout > QGA_FREEZE_TIMEOUT_MAX)) {
+		qga_error_set(err, "value '%" PRId64 "' is invalid for argument timeout",
+		    timeout);
+		return NULL;
+	}
 	watch_exit(ctx);
 	qga_slog("guest-fsfreeze called");
 	if (run_hook(ctx, "freeze", err) < 0)
@@ -178,21 +233,24 @@ freeze(struct qga_ctx *ctx, const json_t *mountpoints, struct qga_error *err)
 		qga_ctx_set_frozen(ctx, false, err);
 		if (run_hook(ctx, "thaw", err) < 0)
 			return NULL;
-	}
+	} else if (has_timeout)
+		qga_ctx_run_on_main(ctx, watchdog_arm, (void *)(uintptr_t)timeout);
 	return json_integer(n);
 }
 
 json_t *
-qmp_guest_fsfreeze_freeze(struct qga_ctx *ctx, struct qga_error *err)
+qmp_guest_fsfreeze_freeze(const struct qga_args_guest_fsfreeze_freeze *args,
+    struct qga_ctx *ctx, struct qga_error *err)
 {
-	return freeze(ctx, NULL, err);
+	return freeze(ctx, NULL, args->has_timeout, args->timeout, err);
 }
 
 json_t *
 qmp_guest_fsfreeze_freeze_list(const struct qga_args_guest_fsfreeze_freeze_list *args,
     struct qga_ctx *ctx, struct qga_error *err)
 {
-	return freeze(ctx, args->has_mountpoints ? args->mountpoints : NULL, err);
+	return freeze(ctx, args->has_mountpoints ? args->mountpoints : NULL,
+	    args->has_timeout, args->timeout, err);
 }
 
 json_t *
@@ -201,6 +259,7 @@ qmp_guest_fsfreeze_thaw(struct qga_ctx *ctx, struct qga_error *err)
 	int64_t n;
 
 	watch_exit(ctx);
+	qga_ctx_run_on_main(ctx, watchdog_disarm, NULL);
 	n = thaw(ctx, err);
 	return n < 0 ? NULL : json_integer(n);
 }
