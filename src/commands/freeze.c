@@ -126,14 +126,16 @@ thaw_at_exit(struct qga_ctx *ctx)
 	qga_error_clear(&err);
 }
 
+/* Registered on the first fs command of an agent: an agent that never
+ * used them has nothing of theirs to undo. */
 static void
 watch_exit(struct qga_ctx *ctx)
 {
-	static bool registered;
+	static struct qga_ctx *watched;
 
-	if (!registered)
+	if (watched != ctx)
 		qga_ctx_at_exit(ctx, thaw_at_exit);
-	registered = true;
+	watched = ctx;
 }
 
 json_t *

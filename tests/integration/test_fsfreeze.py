@@ -293,6 +293,10 @@ class Signals(FreezeTest):
                 self.assertTrue(fstest.is_frozen(self.fs.mnt))
             self.assertEqual(c.ok('guest-fsfreeze-thaw'), 1)
             c.close()
+            # Let the agent finish with the hang-up first: qemu-ga quits
+            # its GLib loop from inside the signal handler, which can
+            # deadlock when the signal lands mid-iteration.
+            time.sleep(0.5)
             a.proc.send_signal(signal.SIGTERM)
             self.assertEqual(a.proc.wait(TIMEOUT), 0)
         self.assertFalse(fstest.is_frozen(self.fs.mnt))
