@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctx.h"
@@ -11,18 +12,31 @@
 #include "qga-schema-gen.h"
 #include "run.h"
 
-static bool
-listed(const json_t *mountpoints, const char *dir)
+static int
+cmp_str(const void *a, const void *b)
 {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The host's mount points sorted, so that a long list costs a sort and
+ * not a scan per mount. NULL (with *n = 0) when there is no list. */
+static const char **
+sorted_names(const json_t *mountpoints, size_t *n, struct qga_error *err)
+{
+	const char **names;
 	size_t i;
 	json_t *v;
 
-	if (mountpoints == NULL)
-		return true;
+	*n = json_array_size(mountpoints);
+	names = calloc(*n ? *n : 1, sizeof(*names));
+	if (names == NULL) {
+		qga_error_set(err, "out of memory");
+		return NULL;
+	}
 	json_array_foreach(mountpoints, i, v)
-		if (strcmp(json_string_value(v), dir) == 0)
-			return true;
-	return false;
+		names[i] = json_string_value(v);
+	qsort(names, *n, sizeof(*names), cmp_str);
+	return names;
 }
 
 int64_t
@@ -30,20 +44,27 @@ qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
     struct qga_error *err)
 {
 	const struct qga_fs_ops *ops = qga_fs_ops;
+	const char **names = NULL;
 	int64_t frozen = 0;
+	size_t nnames = 0;
 
+	if (mountpoints != NULL &&
+	    (names = sorted_names(mountpoints, &nnames, err)) == NULL)
+		return -1;
 	/* Last mounted first: a filesystem mounted on top of another is
 	 * frozen before the one holding its mount point. */
 	for (size_t i = m->n; i > 0; i--) {
 		const char *dir = m->v[i - 1].dir;
 		int fd, rc, e;
 
-		if (!listed(mountpoints, dir))
+		if (names != NULL &&
+		    bsearch(&dir, names, nnames, sizeof(*names), cmp_str) == NULL)
 			continue;
 		fd = ops->open(dir, O_RDONLY);
 		if (fd < 0) {
 			qga_error_set_errno(err, errno, "failed to open %s", dir);
-			return -1;
+			frozen = -1;
+			break;
 		}
 		rc = ops->ioctl(fd, FIFREEZE, NULL);
 		e = errno;
@@ -57,8 +78,10 @@ qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
 		if (e == EOPNOTSUPP || e == EBUSY)
 			continue;
 		qga_error_set_errno(err, e, "failed to freeze %s", dir);
-		return -1;
+		frozen = -1;
+		break;
 	}
+	free(names);
 	return frozen;
 }
 

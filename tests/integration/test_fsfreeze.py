@@ -121,7 +121,8 @@ class FreezeList(FreezeTest):
         # Not mounted, not a mount point, a pseudo filesystem: ignored.
         sub = os.path.join(self.fs.mnt, 'subdir')
         os.makedirs(sub, exist_ok=True)
-        for mp in ['/no/such/dir', sub, '/proc', self.fs.mnt + '/']:
+        tmp = self.fs.tmpfs('tmpfs-%d' % os.getpid())
+        for mp in ['/no/such/dir', sub, '/proc', tmp, self.fs.mnt + '/']:
             self.assertEqual(self.c.cmd('guest-fsfreeze-freeze-list',
                                         {'mountpoints': [mp]}), {'return': 0}, mp)
             self.assertEqual(self.c.ok('guest-fsfreeze-status'), 'thawed')

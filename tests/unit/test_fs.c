@@ -238,6 +238,39 @@ test_mountinfo_limit(void **state)
 	free(text);
 }
 
+static bool
+same_mounts(const struct qga_mounts *a, const struct qga_mounts *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].dir, b->v[i].dir) != 0 ||
+		    strcmp(a->v[i].type, b->v[i].type) != 0 ||
+		    a->v[i].major != b->v[i].major || a->v[i].minor != b->v[i].minor)
+			return false;
+	return true;
+}
+
+static void
+test_mtab_fallback(void **state)
+{
+	struct qga_error err = { 0 };
+	struct qga_mounts a, b;
+	bool same = false;
+
+	(void)state;
+	/* No mountinfo: /proc/self/mounts gives the same filesystems. Other
+	 * programs may mount meanwhile: a few tries. */
+	for (int i = 0; i < 5 && !same; i++) {
+		assert_int_equal(qga_mounts_build(&a, NULL, &err), 0);
+		assert_int_equal(qga_mounts_build(&b, "/no/such/mountinfo", &err), 0);
+		same = same_mounts(&a, &b);
+		qga_mounts_free(&a);
+		qga_mounts_free(&b);
+	}
+	assert_true(same);
+}
+
 /* ---- freeze and thaw walks ---- */
 
 static const char *const dirs4[] = { "/", "/a", "/b", "/c" };
@@ -280,6 +313,19 @@ test_freeze_list_filter(void **state)
 	assert_int_equal(ncalls, 2);
 	json_decref(list);
 	json_decref(empty);
+
+	/* A long list with repeats costs a sort, and each mount is frozen
+	 * once however often it is named. */
+	list = json_array();
+	for (int i = 0; i < 200000; i++)
+		json_array_append_new(list, json_sprintf("/x%d", i));
+	json_array_append_new(list, json_string("/c"));
+	json_array_append_new(list, json_string("/c"));
+	ncalls = 0;
+	assert_int_equal(qga_fs_freeze_mounts(&m, list, &err), 1);
+	assert_int_equal(ncalls, 1);
+	assert_string_equal(calls[0], "F:/c");
+	json_decref(list);
 	qga_mounts_free(&m);
 }
 
@@ -801,6 +847,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mountinfo),
 		cmocka_unit_test(test_mountinfo_limit),
+		cmocka_unit_test(test_mtab_fallback),
 		cmocka_unit_test_setup(test_freeze_reverse_order, setup_fake),
 		cmocka_unit_test_setup(test_freeze_list_filter, setup_fake),
 		cmocka_unit_test_setup(test_freeze_error_stops, setup_fake),
