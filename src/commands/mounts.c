@@ -33,6 +33,7 @@ static const struct qga_fs_ops sys_ops = {
 };
 
 const struct qga_fs_ops *qga_fs_ops = &sys_ops;
+const char *qga_mountinfo_path = QGA_MOUNTINFO_PATH;
 
 void
 qga_mounts_free(struct qga_mounts *m)
@@ -202,7 +203,7 @@ qga_mounts_build(struct qga_mounts *m, const char *mountinfo,
 
 	m->v = NULL;
 	m->n = 0;
-	fp = fopen(mountinfo ? mountinfo : QGA_MOUNTINFO_PATH, "re");
+	fp = fopen(mountinfo ? mountinfo : qga_mountinfo_path, "re");
 	if (fp == NULL)
 		return build_from_mtab(m, err);
 	while (rc == 0 && getline(&line, &cap, fp) != -1)

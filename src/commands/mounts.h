@@ -27,8 +27,11 @@ struct qga_mounts {
 	size_t			 n;
 };
 
+/* The mount table read by default (tests point it at a fixture). */
+extern const char *qga_mountinfo_path;
+
 /*
- * Build the list from a mountinfo file (NULL: QGA_MOUNTINFO_PATH; when it
+ * Build the list from a mountinfo file (NULL: qga_mountinfo_path; when it
  * cannot be opened, QGA_MTAB_PATH is read instead). Kept: mounts of a real
  * block device (major != 0, or btrfs whose source is stat'ed), first
  * mount of each major:minor only, so bind mounts and pseudo and network
