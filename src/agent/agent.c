@@ -134,19 +134,27 @@ queue_reply(struct qga_ctx *a, json_t *reply)
 static int
 flush_output(struct qga_ctx *a)
 {
-	while (a->out.len) {
-		ssize_t n = write(a->ch.fd, a->out.data, a->out.len);
+	/* Advance an offset rather than moving the rest of a large reply
+	 * down after every partial write. */
+	while (a->out_off < a->out.len) {
+		ssize_t n = write(a->ch.fd, a->out.data + a->out_off,
+		    a->out.len - a->out_off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
 			/* The peer is gone; its reply with it. */
-			buf_reset(&a->out);
-			return 1;
+			break;
 		}
-		buf_consume(&a->out, (size_t)n);
+		a->out_off += (size_t)n;
 	}
+	/* Give a huge reply's memory back instead of keeping it forever. */
+	if (a->out.cap > QGA_OUT_KEEP)
+		buf_free(&a->out);
+	else
+		buf_reset(&a->out);
+	a->out_off = 0;
 	return 1;
 }
 
@@ -190,6 +198,7 @@ begin_session(struct qga_ctx *a)
 	 * reply meant for it (qemu-ga keeps both; see docs/protocol.md). */
 	json_stream_reset(a->stream);
 	buf_reset(&a->out);
+	a->out_off = 0;
 	a->delimit = false;
 	session_begin(&a->session);
 }

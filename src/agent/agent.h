@@ -23,6 +23,8 @@
 /* Delay between attempts to reopen the channel with --retry-path. */
 #define QGA_RETRY_INTERVAL_MS	5000
 #define QGA_MAX_EXIT_HOOKS	16
+/* Output buffer capacity kept between replies; larger ones are freed. */
+#define QGA_OUT_KEEP		(256 * 1024)
 
 struct qga_ctx {
 	struct qga_config	*cfg;
@@ -33,6 +35,7 @@ struct qga_ctx {
 	struct json_stream	*stream;
 	struct session		 session;
 	struct buf		 out;		/* reply bytes not yet written */
+	size_t			 out_off;	/* how much of out has been written */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */

@@ -92,10 +92,18 @@ drop_tokens(struct json_stream *s)
 	s->msg_bytes = 0;
 }
 
+/* Token slots kept between messages; a huge message's array is freed. */
+#define TOKENS_KEEP	4096
+
 static void
 reset_message(struct json_stream *s)
 {
 	drop_tokens(s);
+	if (s->captoks > TOKENS_KEEP) {
+		free(s->toks);
+		s->toks = NULL;
+		s->captoks = 0;
+	}
 	s->braces = s->brackets = 0;
 	s->discarding = false;
 }
