@@ -649,6 +649,69 @@ test_fstrim_results(void **state)
 	json_decref(r);
 }
 
+/* ---- guest-get-fsinfo's reply bound and odd names ---- */
+
+#define ODD_NAME_LEN	4000
+
+/* n mounts of devices sysfs does not know, each at a mount point of
+ * ODD_NAME_LEN bytes that are not UTF-8 (6 bytes each in the reply). */
+static char *
+odd_mountinfo(size_t n)
+{
+	size_t cap = n * (ODD_NAME_LEN + 64), len = 0;
+	char *text = malloc(cap), *path;
+
+	for (size_t i = 0; i < n; i++) {
+		len += (size_t)sprintf(text + len, "%zu 1 4095:%zu / /%zu", i, i, i);
+		memset(text + len, 0xff, ODD_NAME_LEN);
+		len += ODD_NAME_LEN;
+		len += (size_t)sprintf(text + len, " rw - ext4 /dev/x rw\n");
+	}
+	text[len] = '\0';
+	path = write_tmp(text);
+	free(text);
+	return path;
+}
+
+static void
+test_fsinfo_bound(void **state)
+{
+	struct qga_error err = { 0 };
+	const char *mp;
+	char *path;
+	json_t *r, *e;
+
+	(void)state;
+	/* Under the bound: every entry, names "M:m", no sizes, U+FFFD. */
+	path = odd_mountinfo(300);
+	qga_mountinfo_path = path;
+	r = qmp_guest_get_fsinfo(NULL, &err);
+	assert_false(qga_error_isset(&err));
+	assert_int_equal(json_array_size(r), 300);
+	e = json_array_get(r, 299);
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "4095:0");
+	assert_string_equal(json_string_value(json_object_get(e, "type")), "ext4");
+	assert_int_equal(json_array_size(json_object_get(e, "disk")), 0);
+	assert_null(json_object_get(e, "used-bytes"));
+	mp = json_string_value(json_object_get(e, "mountpoint"));
+	assert_int_equal(strlen(mp), 2 + 3 * ODD_NAME_LEN);
+	assert_memory_equal(mp, "/0\xef\xbf\xbd", 5);
+	json_decref(r);
+	unlink(path);
+	free(path);
+
+	/* Past it: an error, not a reply no client could take. */
+	path = odd_mountinfo(QGA_MOUNTS_MAX);
+	qga_mountinfo_path = path;
+	assert_null(qmp_guest_get_fsinfo(NULL, &err));
+	assert_string_equal(err.desc, "guest-get-fsinfo reply would exceed "
+	    "10481664 bytes");
+	qga_error_clear(&err);
+	qga_mountinfo_path = QGA_MOUNTINFO_PATH;
+	unlink(path);
+	free(path);
+}
+
 /* ---- disk addresses from a fake sysfs ---- */
 
 static char sysroot[64];
@@ -884,6 +947,7 @@ main(void)
 		    teardown_ctx),
 		cmocka_unit_test_setup_teardown(test_fstrim_results, setup_ctx,
 		    teardown_ctx),
+		cmocka_unit_test(test_fsinfo_bound),
 		cmocka_unit_test_setup_teardown(test_disk_addresses, setup_sysfs,
 		    teardown_sysfs),
 		cmocka_unit_test_setup_teardown(test_disk_slaves_and_names,
