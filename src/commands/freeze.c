@@ -184,7 +184,11 @@ freeze(struct qga_ctx *ctx, const json_t *mountpoints, struct qga_error *err)
 	/* Frozen before the first FIFREEZE: from here on the agent must not
 	 * write (log, state) to a filesystem that may be frozen. */
 	if (qga_ctx_set_frozen(ctx, true, err) < 0) {
+		struct qga_error ignored = { 0 };
+
 		qga_mounts_free(&m);
+		run_hook(ctx, "thaw", &ignored);
+		qga_error_clear(&ignored);
 		return NULL;
 	}
 	n = qga_fs_freeze_mounts(&m, mountpoints, err);
@@ -200,8 +204,9 @@ freeze(struct qga_ctx *ctx, const json_t *mountpoints, struct qga_error *err)
 	if (n == 0) {
 		/* Nothing frozen, so no thaw will come: undo the hook's
 		 * freeze now rather than leave it half done. */
-		qga_ctx_set_frozen(ctx, false, err);
-		if (run_hook(ctx, "thaw", err) < 0)
+		int rc = qga_ctx_set_frozen(ctx, false, err);
+
+		if (run_hook(ctx, "thaw", err) < 0 || rc < 0)
 			return NULL;
 	}
 	return json_integer(n);

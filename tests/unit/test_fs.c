@@ -561,6 +561,28 @@ test_freeze_hook_failure(void **state)
 }
 
 static void
+test_freeze_marker_failure(void **state)
+{
+	struct env *e = *state;
+	struct qga_error err = { 0 };
+	char path[128];
+
+	/* The marker cannot be created (a directory is in its way): nothing
+	 * is frozen and the hook's freeze is undone. */
+	snprintf(path, sizeof(path), "%s/qga.state.isfrozen", e->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	e->cfg.fsfreeze_hook = e->hook;
+	assert_null(qmp_guest_fsfreeze_freeze(&e->a, &err));
+	assert_string_equal(err.desc,
+	    "failed to create frozen marker: Is a directory");
+	qga_error_clear(&err);
+	assert_int_equal(ncalls, 0);
+	assert_false(qga_ctx_frozen(&e->a));
+	assert_string_equal(hook_calls(e), "freeze\nthaw\n");
+	rmdir(path);
+}
+
+static void
 test_freeze_nothing_frozen(void **state)
 {
 	struct env *e = *state;
@@ -940,6 +962,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_freeze_failure_thaws, setup_ctx,
 		    teardown_ctx),
 		cmocka_unit_test_setup_teardown(test_freeze_hook_failure, setup_ctx,
+		    teardown_ctx),
+		cmocka_unit_test_setup_teardown(test_freeze_marker_failure, setup_ctx,
 		    teardown_ctx),
 		cmocka_unit_test_setup_teardown(test_freeze_nothing_frozen, setup_ctx,
 		    teardown_ctx),
