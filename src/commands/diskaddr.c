@@ -12,6 +12,7 @@
 
 #include "diskaddr.h"
 #include "log.h"
+#include "mounts.h"
 
 struct addr {
 	int		 pci[4];	/* domain, bus, slot, function; -1 unknown */
@@ -245,9 +246,9 @@ qga_disk_address(struct udev *udev, const char *syspath)
 	    "bus-type", a.bus_type, "bus", a.bus, "target", a.target,
 	    "unit", a.unit);
 	if (serial)
-		json_object_set_new(o, "serial", json_string(serial));
+		json_object_set_new(o, "serial", qga_json_bytes(serial));
 	if (devnode)
-		json_object_set_new(o, "dev", json_string(devnode));
+		json_object_set_new(o, "dev", qga_json_bytes(devnode));
 	if (a.has_ccw)
 		json_object_set_new(o, "ccw-address", json_pack("{s:i,s:i,s:i,s:i}",
 		    "cssid", a.ccw[0], "ssid", a.ccw[1], "subchno", a.ccw[2],

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctx.h"
@@ -12,18 +13,31 @@
 #include "qga-schema-gen.h"
 #include "run.h"
 
-static bool
-listed(const json_t *mountpoints, const char *dir)
+static int
+cmp_str(const void *a, const void *b)
 {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The host's mount points sorted, so that a long list costs a sort and
+ * not a scan per mount. NULL (with *n = 0) when there is no list. */
+static const char **
+sorted_names(const json_t *mountpoints, size_t *n, struct qga_error *err)
+{
+	const char **names;
 	size_t i;
 	json_t *v;
 
-	if (mountpoints == NULL)
-		return true;
+	*n = json_array_size(mountpoints);
+	names = calloc(*n ? *n : 1, sizeof(*names));
+	if (names == NULL) {
+		qga_error_set(err, "out of memory");
+		return NULL;
+	}
 	json_array_foreach(mountpoints, i, v)
-		if (strcmp(json_string_value(v), dir) == 0)
-			return true;
-	return false;
+		names[i] = json_string_value(v);
+	qsort(names, *n, sizeof(*names), cmp_str);
+	return names;
 }
 
 int64_t
@@ -31,20 +45,27 @@ qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
     struct qga_error *err)
 {
 	const struct qga_fs_ops *ops = qga_fs_ops;
+	const char **names = NULL;
 	int64_t frozen = 0;
+	size_t nnames = 0;
 
+	if (mountpoints != NULL &&
+	    (names = sorted_names(mountpoints, &nnames, err)) == NULL)
+		return -1;
 	/* Last mounted first: a filesystem mounted on top of another is
 	 * frozen before the one holding its mount point. */
 	for (size_t i = m->n; i > 0; i--) {
 		const char *dir = m->v[i - 1].dir;
 		int fd, rc, e;
 
-		if (!listed(mountpoints, dir))
+		if (names != NULL &&
+		    bsearch(&dir, names, nnames, sizeof(*names), cmp_str) == NULL)
 			continue;
 		fd = ops->open(dir, O_RDONLY);
 		if (fd < 0) {
 			qga_error_set_errno(err, errno, "failed to open %s", dir);
-			return -1;
+			frozen = -1;
+			break;
 		}
 		rc = ops->ioctl(fd, FIFREEZE, NULL);
 		e = errno;
@@ -58,8 +79,10 @@ qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
 		if (e == EOPNOTSUPP || e == EBUSY)
 			continue;
 		qga_error_set_errno(err, e, "failed to freeze %s", dir);
-		return -1;
+		frozen = -1;
+		break;
 	}
+	free(names);
 	return frozen;
 }
 
@@ -127,13 +150,16 @@ thaw_at_exit(struct qga_ctx *ctx)
 	qga_error_clear(&err);
 }
 
+/* Registered on the first fs command of an agent: an agent that never
+ * used them has nothing of theirs to undo. */
 static void
 watch_exit(struct qga_ctx *ctx)
 {
-	static _Atomic bool registered;
+	static struct qga_ctx *watched;
 
-	/* Called from both threads: register exactly once. */
-	if (!__atomic_exchange_n(&registered, true, __ATOMIC_SEQ_CST))
+	/* Called from both threads (status on the main one, freeze and thaw
+	 * on the worker): register once per agent. */
+	if (__atomic_exchange_n(&watched, ctx, __ATOMIC_SEQ_CST) != ctx)
 		qga_ctx_at_exit(ctx, thaw_at_exit);
 }
 
@@ -214,7 +240,11 @@ freeze(struct qga_ctx *ctx, const json_t *mountpoints, bool has_timeout,
 	/* Frozen before the first FIFREEZE: from here on the agent must not
 	 * write (log, state) to a filesystem that may be frozen. */
 	if (qga_ctx_set_frozen(ctx, true, err) < 0) {
+		struct qga_error ignored = { 0 };
+
 		qga_mounts_free(&m);
+		run_hook(ctx, "thaw", &ignored);
+		qga_error_clear(&ignored);
 		return NULL;
 	}
 	n = qga_fs_freeze_mounts(&m, mountpoints, err);
@@ -230,8 +260,9 @@ freeze(struct qga_ctx *ctx, const json_t *mountpoints, bool has_timeout,
 	if (n == 0) {
 		/* Nothing frozen, so no thaw will come: undo the hook's
 		 * freeze now rather than leave it half done. */
-		qga_ctx_set_frozen(ctx, false, err);
-		if (run_hook(ctx, "thaw", err) < 0)
+		int rc = qga_ctx_set_frozen(ctx, false, err);
+
+		if (run_hook(ctx, "thaw", err) < 0 || rc < 0)
 			return NULL;
 	} else if (has_timeout)
 		qga_ctx_run_on_main(ctx, watchdog_arm, (void *)(uintptr_t)timeout);

@@ -16,8 +16,10 @@
  * is large; a guest with such a mount table gets an error rather than a
  * reply no client can take.
  */
-#define QGA_FSINFO_REPLY_MAX	(10 * 1024 * 1024 - 4096)
+#define QGA_FSINFO_REPLY_MAX	(10 * 1024 * 1024 - 4096)	/* 4 KiB: envelope */
 #define QGA_SYS_DEV_BLOCK	"/sys/dev/block"
+/* How the agent serialises replies (agent.c). */
+#define QGA_REPLY_JSON_FLAGS	(JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
 
 static json_t *
 fs_entry(struct udev *udev, const struct qga_mount *mnt, struct qga_error *err)
@@ -33,8 +35,11 @@ fs_entry(struct udev *udev, const struct qga_mount *mnt, struct qga_error *err)
 		free(name);
 		return NULL;
 	}
-	fs = json_pack("{s:s,s:s,s:s,s:o}", "name", name ? name : "",
-	    "mountpoint", mnt->dir, "type", mnt->type, "disk", disks);
+	fs = json_object();
+	json_object_set_new(fs, "name", qga_json_bytes(name ? name : ""));
+	json_object_set_new(fs, "mountpoint", qga_json_bytes(mnt->dir));
+	json_object_set_new(fs, "type", qga_json_bytes(mnt->type));
+	json_object_set_new(fs, "disk", disks);
 	free(name);
 	if (statvfs(mnt->dir, &sv) == 0) {
 		/* df's view: "total" is what unprivileged users can reach. */
@@ -67,8 +72,10 @@ qmp_guest_get_fsinfo(struct qga_ctx *ctx, struct qga_error *err)
 	for (size_t i = m.n; i > 0 && list != NULL; i--) {
 		json_t *fs = fs_entry(udev, &m.v[i - 1], err);
 
+		/* Measured as the agent writes it, with the ", " between
+		 * entries. */
 		if (fs != NULL)
-			size += json_dumpb(fs, NULL, 0, JSON_COMPACT);
+			size += json_dumpb(fs, NULL, 0, QGA_REPLY_JSON_FLAGS) + 2;
 		if (fs == NULL || size > QGA_FSINFO_REPLY_MAX) {
 			if (fs != NULL)
 				qga_error_set(err, "guest-get-fsinfo reply would "

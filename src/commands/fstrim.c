@@ -15,9 +15,10 @@ trim_one(const char *dir, uint64_t minimum)
 {
 	const struct qga_fs_ops *ops = qga_fs_ops;
 	struct fstrim_range r = { .start = 0, .len = UINT64_MAX, .minlen = minimum };
-	json_t *res = json_pack("{s:s}", "path", dir);
+	json_t *res = json_object();
 	int fd, rc, e;
 
+	json_object_set_new(res, "path", qga_json_bytes(dir));
 	fd = ops->open(dir, O_RDONLY);
 	if (fd < 0) {
 		json_object_set_new(res, "error",

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "mounts.h"
+#include "utf8.h"
 
 static int
 sys_open(const char *path, int flags)
@@ -33,6 +34,18 @@ static const struct qga_fs_ops sys_ops = {
 };
 
 const struct qga_fs_ops *qga_fs_ops = &sys_ops;
+const char *qga_mountinfo_path = QGA_MOUNTINFO_PATH;
+
+json_t *
+qga_json_bytes(const char *s)
+{
+	char *clean = utf8_sanitize(s, strlen(s));
+	json_t *j = clean ? json_string(clean) : NULL;
+
+	free(clean);
+	/* Only out of memory gets here; an empty string keeps the reply whole. */
+	return j ? j : json_string("");
+}
 
 void
 qga_mounts_free(struct qga_mounts *m)
@@ -105,8 +118,7 @@ add(struct qga_mounts *m, const char *dir, const char *type, unsigned major_,
 	if (seen(m, major_, minor_))
 		return 0;
 	if (m->n == QGA_MOUNTS_MAX) {
-		qga_log(QGA_LOG_WARNING, "more than %d filesystems, ignoring %s",
-		    QGA_MOUNTS_MAX, dir);
+		m->ignored++;
 		return 0;
 	}
 	v = realloc(m->v, (m->n + 1) * sizeof(*v));
@@ -201,14 +213,17 @@ qga_mounts_build(struct qga_mounts *m, const char *mountinfo,
 	int rc = 0;
 
 	m->v = NULL;
-	m->n = 0;
-	fp = fopen(mountinfo ? mountinfo : QGA_MOUNTINFO_PATH, "re");
+	m->n = m->ignored = 0;
+	fp = fopen(mountinfo ? mountinfo : qga_mountinfo_path, "re");
 	if (fp == NULL)
 		return build_from_mtab(m, err);
 	while (rc == 0 && getline(&line, &cap, fp) != -1)
 		rc = parse_mountinfo_line(m, line);
 	free(line);
 	fclose(fp);
+	if (m->ignored)
+		qga_log(QGA_LOG_WARNING, "more than %d filesystems: %zu ignored",
+		    QGA_MOUNTS_MAX, m->ignored);
 	if (rc < 0) {
 		qga_error_set(err, "out of memory");
 		qga_mounts_free(m);

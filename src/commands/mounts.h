@@ -7,6 +7,7 @@
 #define QGA_MOUNTS_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #include "error.h"
 
@@ -25,10 +26,14 @@ struct qga_mount {
 struct qga_mounts {
 	struct qga_mount	*v;	/* in mount-table order */
 	size_t			 n;
+	size_t			 ignored;	/* past QGA_MOUNTS_MAX */
 };
 
+/* The mount table read by default (tests point it at a fixture). */
+extern const char *qga_mountinfo_path;
+
 /*
- * Build the list from a mountinfo file (NULL: QGA_MOUNTINFO_PATH; when it
+ * Build the list from a mountinfo file (NULL: qga_mountinfo_path; when it
  * cannot be opened, QGA_MTAB_PATH is read instead). Kept: mounts of a real
  * block device (major != 0, or btrfs whose source is stat'ed), first
  * mount of each major:minor only, so bind mounts and pseudo and network
@@ -37,6 +42,10 @@ struct qga_mounts {
 int	qga_mounts_build(struct qga_mounts *m, const char *mountinfo,
 	    struct qga_error *err);
 void	qga_mounts_free(struct qga_mounts *m);
+
+/* A JSON string of bytes from the system (mount points, device names,
+ * serials): invalid UTF-8 becomes U+FFFD as in qemu-ga's JSON writer. */
+json_t	*qga_json_bytes(const char *s);
 
 /* The system calls the fs commands make on mount points; tests swap them. */
 struct qga_fs_ops {

@@ -4,6 +4,7 @@ command filter, quiet log, restart, SIGTERM) and the fsfreeze hook.
 Runs against qgad and qemu-ga 7.2; the differences are cited from
 qga-spec.md where the branches are."""
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -72,6 +73,17 @@ class FreezeTest(AgentTest):
             super().tearDownClass()
         finally:
             cls.fs.close()
+            for d in cls.__dict__.get('tempdirs', []):
+                shutil.rmtree(d, ignore_errors=True)
+
+    @classmethod
+    def tempdir(cls, prefix):
+        """A temp dir removed with the class."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        if 'tempdirs' not in cls.__dict__:
+            cls.tempdirs = []
+        cls.tempdirs.append(d)
+        return d
 
     def setUp(self):
         # Whatever a failing test left behind, never leave it frozen.
@@ -121,7 +133,8 @@ class FreezeList(FreezeTest):
         # Not mounted, not a mount point, a pseudo filesystem: ignored.
         sub = os.path.join(self.fs.mnt, 'subdir')
         os.makedirs(sub, exist_ok=True)
-        for mp in ['/no/such/dir', sub, '/proc', self.fs.mnt + '/']:
+        tmp = self.fs.tmpfs('tmpfs-%d' % os.getpid())
+        for mp in ['/no/such/dir', sub, '/proc', tmp, self.fs.mnt + '/']:
             self.assertEqual(self.c.cmd('guest-fsfreeze-freeze-list',
                                         {'mountpoints': [mp]}), {'return': 0}, mp)
             self.assertEqual(self.c.ok('guest-fsfreeze-status'), 'thawed')
@@ -204,7 +217,7 @@ class FrozenLog(FreezeTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.logdir = tempfile.mkdtemp(prefix='qga-fs-log-')
+        cls.logdir = cls.tempdir('qga-fs-log-')
         cls.logfile = os.path.join(cls.logdir, 'agent.log')
         cls.agent_args = ('-v', '-l', cls.logfile)
         super().setUpClass()
@@ -231,7 +244,7 @@ class Restart(FreezeTest):
     up frozen and its thaw thaws the filesystem."""
 
     def test_restart_frozen(self):
-        statedir = tempfile.mkdtemp(prefix='qga-fs-state-')
+        statedir = self.tempdir('qga-fs-state-')
         a = Agent(statedir=statedir)
         try:
             c = fstest.connect(a)
@@ -254,13 +267,10 @@ class Restart(FreezeTest):
             self.assertFalse(os.path.exists(marker))
             self.assertFalse(fstest.is_frozen(self.fs.mnt))
             c.close()
-        for f in os.listdir(statedir):
-            os.unlink(os.path.join(statedir, f))
-        os.rmdir(statedir)
 
     def test_marker_without_frozen_fs(self):
         # Filesystems thawed by hand, marker left: thaw answers 0 and clears.
-        statedir = tempfile.mkdtemp(prefix='qga-fs-state-')
+        statedir = self.tempdir('qga-fs-state-')
         marker = os.path.join(statedir, 'qga.state.isfrozen')
         open(marker, 'w').close()
         with Agent(statedir=statedir) as b:
@@ -272,9 +282,6 @@ class Restart(FreezeTest):
             self.assertEqual(c.ok('guest-fsfreeze-status'), 'thawed')
             self.assertFalse(os.path.exists(marker))
             c.close()
-        for f in os.listdir(statedir):
-            os.unlink(os.path.join(statedir, f))
-        os.rmdir(statedir)
 
 
 class Signals(FreezeTest):
@@ -293,6 +300,10 @@ class Signals(FreezeTest):
                 self.assertTrue(fstest.is_frozen(self.fs.mnt))
             self.assertEqual(c.ok('guest-fsfreeze-thaw'), 1)
             c.close()
+            # Let the agent finish with the hang-up first: qemu-ga quits
+            # its GLib loop from inside the signal handler, which can
+            # deadlock when the signal lands mid-iteration.
+            time.sleep(0.5)
             a.proc.send_signal(signal.SIGTERM)
             self.assertEqual(a.proc.wait(TIMEOUT), 0)
         self.assertFalse(fstest.is_frozen(self.fs.mnt))
@@ -311,7 +322,7 @@ exit 0
 class Hook(FreezeTest):
     @classmethod
     def setUpClass(cls):
-        cls.hookdir = tempfile.mkdtemp(prefix='qga-fs-hook-')
+        cls.hookdir = cls.tempdir('qga-fs-hook-')
         cls.hooklog = os.path.join(cls.hookdir, 'calls')
         cls.failflag = os.path.join(cls.hookdir, 'fail')
         hook = os.path.join(cls.hookdir, 'hook')
@@ -394,7 +405,7 @@ class ShippedHook(FreezeTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.hookdir = tempfile.mkdtemp(prefix='qga-fs-shipped-')
+        cls.hookdir = cls.tempdir('qga-fs-shipped-')
         hook = os.path.join(cls.hookdir, 'fsfreeze-hook')
         with open(os.path.join(SRCDIR, 'scripts', 'fsfreeze-hook')) as f:
             text = f.read()

@@ -19,6 +19,10 @@ BUS_TYPES = SCHEMA['enums']['GuestDiskBusType']
 FS_MEMBERS = SCHEMA['structs']['GuestFilesystemInfo']
 DISK_MEMBERS = SCHEMA['structs']['GuestDiskAddress']
 REPLY_MAX = 10 << 20
+PSEUDO = {'proc', 'sysfs', 'tmpfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2',
+          'mqueue', 'debugfs', 'tracefs', 'securityfs', 'pstore', 'bpf',
+          'autofs', 'fusectl', 'hugetlbfs', 'ramfs', 'nfs', 'nfs4', 'cifs',
+          'smb3', 'overlay'}
 REFERENCE = os.environ.get('QGA_REFERENCE_AGENT', '/usr/sbin/qemu-ga')
 # Filesystems other than the test's own are live (other processes write to
 # them): their usage may move this much between two samples.
@@ -67,6 +71,7 @@ class FsInfo(AgentTest):
         cls.fs = fstest.LoopFs()
         try:
             cls.bind = cls.fs.bind('bind-dir', 'sub')
+            cls.tmpfs = cls.fs.tmpfs('tmpfs')
             with open(os.path.join(cls.fs.mnt, 'data'), 'wb') as f:
                 f.write(b'x' * (1 << 20))
             os.sync()
@@ -190,6 +195,12 @@ class FsInfo(AgentTest):
         else:
             self.assertNotIn(self.bind, mps)
         self.assertIn(self.fs.mnt, mps)
+
+    def test_pseudo_filesystems_skipped(self):
+        reply = self.reply()
+        self.assertNotIn(self.tmpfs, [e['mountpoint'] for e in reply])
+        for e in reply:
+            self.assertNotIn(e['type'], PSEUDO, e)
 
     def test_disk_addresses_against_sysfs(self):
         devs = {m: (ma, mi) for (ma, mi, m, _t) in fstest.local_filesystems()}

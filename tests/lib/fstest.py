@@ -149,6 +149,15 @@ class LoopFs:
         self.binds.append(target)
         return target
 
+    def tmpfs(self, name):
+        """Mount a tmpfs (a pseudo filesystem, major 0) at <dir>/name."""
+        target = os.path.join(self.dir, name)
+        os.mkdir(target)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'qgatest',
+                        target], check=True)
+        self.binds.append(target)
+        return target
+
     def close(self):
         thaw(self.mnt)
         for b in reversed(self.binds):
