@@ -66,3 +66,8 @@ def modern_client(conn):
         raise AssertionError('request-negotiation reply: %r' % r)
     out.note('qmp_capabilities', conn.cmd('qmp_capabilities'))
     return _commands(conn, out)
+
+
+# The clients of the compatibility matrix (test_vm.test_compat_matrix),
+# by the name its expectations use.
+CLIENTS = {'legacy': legacy_client, 'modern': modern_client}

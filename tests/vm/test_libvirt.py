@@ -226,7 +226,8 @@ class Libvirt(unittest.TestCase):
         for name in ('virtlogd', 'libvirtd'):
             logf = open(os.path.join(cls.dir, name + '.log'), 'wb')
             p = subprocess.Popen([shutil.which(name)], stdin=subprocess.DEVNULL,
-                                 stdout=logf, stderr=subprocess.STDOUT)
+                                 stdout=logf, stderr=subprocess.STDOUT,
+                                 preexec_fn=vmlib.die_with_parent)
             cls.daemons.append((name, p, logf))
         deadline = time.monotonic() + 30
         while virsh('version', timeout=10)[0] != 0:
@@ -374,8 +375,9 @@ def main():
     vmlib.check_host()
     if not os.access(QGAD, os.X_OK):
         vmlib.skip('qgad %s is not built' % QGAD)
-    if not os.access('/usr/sbin/qemu-ga', os.X_OK):
-        vmlib.skip('Debian qemu-ga (the reference) is not installed')
+    if not vmlib.is_debian_qemu_ga():
+        vmlib.skip('Debian\'s qemu-ga (the reference) is not installed at '
+                   '%s' % vmlib.QEMU_GA)
     t = time.monotonic()
     prog = unittest.main(exit=False, verbosity=2)
     log('libvirt suite: %.1fs' % (time.monotonic() - t))
