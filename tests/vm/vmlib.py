@@ -47,7 +47,7 @@ GUEST_MODULES = ['virtio_pci', 'virtio_console', 'virtio_blk']
 # The qga agent port and the harness's own control port.
 QGA_PORT = 'org.qemu.guest_agent.0'
 CTL_PORT = 'org.qgatest.ctl'
-BOOT_TIMEOUT = float(os.environ.get('QGA_VM_BOOT_TIMEOUT', '90'))
+BOOT_TIMEOUT = float(os.environ.get('QGA_VM_BOOT_TIMEOUT', '180'))
 VERBOSE = bool(os.environ.get('QGA_VM_VERBOSE'))
 T0 = time.monotonic()
 
