@@ -110,8 +110,11 @@ def case_agent_command(t):
 
 
 def case_guestinfo(t):
-    return kv_lines(virsh_ok('guestinfo', t.dom, '--os', '--timezone',
-                             '--hostname'))
+    return kv_lines(virsh_ok('guestinfo', t.dom, '--os', '--hostname'))
+
+
+def case_guestinfo_timezone(t):
+    return kv_lines(virsh_ok('guestinfo', t.dom, '--timezone'))
 
 
 def case_guestinfo_all(t):
@@ -170,8 +173,9 @@ def case_guestvcpus(t):
 
 CASES = {
     'qemu_agent_command': (('guest-ping',), case_agent_command),
-    'guestinfo': (('guest-get-osinfo', 'guest-get-timezone',
-                   'guest-get-host-name'), case_guestinfo),
+    'guestinfo': (('guest-get-osinfo', 'guest-get-host-name'),
+                  case_guestinfo),
+    'guestinfo_timezone': (('guest-get-timezone',), case_guestinfo_timezone),
     'guestinfo_all': (('guest-get-users', 'guest-get-osinfo',
                        'guest-get-timezone', 'guest-get-host-name',
                        'guest-get-fsinfo', 'guest-get-disks',
@@ -328,6 +332,9 @@ class Libvirt(unittest.TestCase):
 
     def test_guestinfo(self):
         self.compare('guestinfo')
+
+    def test_guestinfo_timezone(self):
+        self.compare('guestinfo_timezone')
 
     def test_guestinfo_all(self):
         self.compare('guestinfo_all')
