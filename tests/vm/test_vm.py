@@ -22,6 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
 from vmlib import log  # noqa: E402
+import clients  # noqa: E402
 from clients import CLIENTS, legacy_client, modern_client  # noqa: E402
 import qgatest  # noqa: E402  (tests/lib, put on sys.path by vmlib)
 from qgatest import Conn, b64  # noqa: E402
@@ -263,25 +264,36 @@ class A_VirtioSerial(VMTest):
     def test_compat_matrix(self):
         """The proposal's matrix: legacy and modern clients against this
         agent (qemu-ga, or qgad in each policy), in the VM."""
+        fail2 = 'legacy/FAIL CommandNotFound,CommandNotFound'
+        cli_fail = 'legacy/FAIL qga-exit-1,qga-exit-1'
         if IS_QEMU_GA:
-            rows = {None: {'legacy': 'legacy/ok',
-                           'modern': 'old-server/ok'}}
+            rows = {None: {'legacy': 'legacy/ok', 'modern': 'old-server/ok',
+                           'qga-cli': 'old-server/ok',
+                           'qga-cli-legacy': 'legacy/ok'}}
         else:
             rows = {
-                'off': {'legacy': 'legacy/ok', 'modern': 'old-server/ok'},
-                'optional': {'legacy': 'legacy/ok', 'modern': 'negotiated/ok'},
-                'required': {'legacy': 'legacy/FAIL CommandNotFound,'
-                                       'CommandNotFound',
-                             'modern': 'negotiated/ok'},
+                'off': {'legacy': 'legacy/ok', 'modern': 'old-server/ok',
+                        'qga-cli': 'old-server/ok',
+                        'qga-cli-legacy': 'legacy/ok'},
+                'optional': {'legacy': 'legacy/ok', 'modern': 'negotiated/ok',
+                             'qga-cli': 'negotiated/ok',
+                             'qga-cli-legacy': 'legacy/ok'},
+                'required': {'legacy': fail2, 'modern': 'negotiated/ok',
+                             'qga-cli': 'negotiated/ok',
+                             'qga-cli-legacy': cli_fail},
             }
+        if not clients.have_cli():
+            log('matrix: no qga CLI at %s; its columns are left out' %
+                clients.QGA_CLI)
+            for want in rows.values():
+                del want['qga-cli'], want['qga-cli-legacy']
         got = {}
         for policy, want in rows.items():
             self.start(negotiation=policy)
             for client in want:
-                c = self.connect()
-                out = CLIENTS[client](c)
-                got[(policy, client)] = out.summary()
-                self.disconnect(c)
+                got[(policy, client)] = CLIENTS[client](
+                    self.vm.qga_sock).summary()
+                time.sleep(0.5)     # let the guest see the host leave
             self.vm.stop_agent()
             for client, summary in want.items():
                 self.assertEqual(got[(policy, client)], summary,
