@@ -86,6 +86,23 @@ def virsh_ok(*args, **kw):
     return out
 
 
+def _qemu_pids_using(path):
+    """PIDs of QEMU processes whose command line names path."""
+    pids = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % d, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if argv and b'qemu-system' in argv[0] and \
+                any(path.encode() in a for a in argv):
+            pids.append(int(d))
+    return pids
+
+
 def kv_lines(text):
     """'key : value' lines (virsh guestinfo, guestvcpus) as a dict."""
     d = {}
@@ -110,8 +127,11 @@ def case_agent_command(t):
 
 
 def case_guestinfo(t):
-    return kv_lines(virsh_ok('guestinfo', t.dom, '--os', '--timezone',
-                             '--hostname'))
+    return kv_lines(virsh_ok('guestinfo', t.dom, '--os', '--hostname'))
+
+
+def case_guestinfo_timezone(t):
+    return kv_lines(virsh_ok('guestinfo', t.dom, '--timezone'))
 
 
 def case_guestinfo_all(t):
@@ -170,8 +190,9 @@ def case_guestvcpus(t):
 
 CASES = {
     'qemu_agent_command': (('guest-ping',), case_agent_command),
-    'guestinfo': (('guest-get-osinfo', 'guest-get-timezone',
-                   'guest-get-host-name'), case_guestinfo),
+    'guestinfo': (('guest-get-osinfo', 'guest-get-host-name'),
+                  case_guestinfo),
+    'guestinfo_timezone': (('guest-get-timezone',), case_guestinfo_timezone),
     'guestinfo_all': (('guest-get-users', 'guest-get-osinfo',
                        'guest-get-timezone', 'guest-get-host-name',
                        'guest-get-fsinfo', 'guest-get-disks',
@@ -223,19 +244,28 @@ class Libvirt(unittest.TestCase):
             if not shutil.which(tool):
                 vmlib.skip('libvirt is not installed (tests/vm/setup.sh '
                            '--libvirt)')
+        # The system libvirtd is one per machine: never borrow (and later
+        # stop under) someone else's, whose domains would be orphaned.
+        if virsh('version', timeout=10)[0] == 0:
+            vmlib.skip('a libvirtd that this test did not start is already '
+                       'serving %s' % URI)
         for name in ('virtlogd', 'libvirtd'):
             logf = open(os.path.join(cls.dir, name + '.log'), 'wb')
             p = subprocess.Popen([shutil.which(name)], stdin=subprocess.DEVNULL,
-                                 stdout=logf, stderr=subprocess.STDOUT)
+                                 stdout=logf, stderr=subprocess.STDOUT,
+                                 preexec_fn=vmlib.die_with_parent)
             cls.daemons.append((name, p, logf))
         deadline = time.monotonic() + 30
-        while virsh('version', timeout=10)[0] != 0:
+        while True:
+            up = virsh('version', timeout=10)[0] == 0
             for name, p, _ in cls.daemons:
                 if p.poll() is not None:
                     with open(os.path.join(cls.dir, name + '.log')) as f:
                         why = f.read()[-500:]
                     vmlib.skip('could not start our own %s (is one already '
                                'running?): %s' % (name, why))
+            if up:
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError('libvirtd did not come up')
             time.sleep(0.2)
@@ -256,7 +286,7 @@ class Libvirt(unittest.TestCase):
             f.write(DOMAIN_XML.format(name=cls.dom, dir=escape(cls.dir),
                                       qemu=vmlib.QEMU, ctl=vmlib.CTL_PORT))
         t = time.monotonic()
-        virsh_ok('create', xml)
+        virsh_ok('create', xml, timeout=vmlib.BOOT_TIMEOUT)
         cls.ctl = vmlib.Ctl(os.path.join(cls.dir, 'ctl.sock'))
         cls.ctl.run('true', timeout=vmlib.BOOT_TIMEOUT)
         log('libvirt domain %s up in %.2fs' % (cls.dom, time.monotonic() - t))
@@ -302,6 +332,14 @@ class Libvirt(unittest.TestCase):
                     p.wait()
             logf.close()
         cls.daemons = []
+        # A QEMU that libvirt started but could not destroy (libvirtd hung
+        # or already gone) would outlive libvirtd: find it by our directory.
+        for pid in _qemu_pids_using(cls.dir):
+            log('killing leftover QEMU %d of this test' % pid)
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
         if os.environ.get('QGA_VM_KEEP'):
             log('kept %s' % cls.dir)
         else:
@@ -327,6 +365,9 @@ class Libvirt(unittest.TestCase):
 
     def test_guestinfo(self):
         self.compare('guestinfo')
+
+    def test_guestinfo_timezone(self):
+        self.compare('guestinfo_timezone')
 
     def test_guestinfo_all(self):
         self.compare('guestinfo_all')
@@ -374,8 +415,9 @@ def main():
     vmlib.check_host()
     if not os.access(QGAD, os.X_OK):
         vmlib.skip('qgad %s is not built' % QGAD)
-    if not os.access('/usr/sbin/qemu-ga', os.X_OK):
-        vmlib.skip('Debian qemu-ga (the reference) is not installed')
+    if not vmlib.is_debian_qemu_ga():
+        vmlib.skip('Debian\'s qemu-ga (the reference) is not installed at '
+                   '%s' % vmlib.QEMU_GA)
     t = time.monotonic()
     prog = unittest.main(exit=False, verbosity=2)
     log('libvirt suite: %.1fs' % (time.monotonic() - t))

@@ -10,6 +10,7 @@ that reason, never faked.
 Run by hand:  QGA_AGENT=build/qgad python3 tests/vm/test_vm.py -v
               QGA_AGENT=/usr/sbin/qemu-ga python3 tests/vm/test_vm.py -v
 """
+import json
 import os
 import statistics
 import subprocess
@@ -21,14 +22,15 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
 from vmlib import log  # noqa: E402
-from clients import legacy_client, modern_client  # noqa: E402
+import clients  # noqa: E402
+from clients import CLIENTS, legacy_client, modern_client  # noqa: E402
 import qgatest  # noqa: E402  (tests/lib, put on sys.path by vmlib)
 from qgatest import Conn, b64  # noqa: E402
 
 AGENT = os.path.abspath(os.environ.get('QGA_AGENT') or
     os.path.join(vmlib.SRCDIR, 'build', 'qgad'))
-# By its real name: a qgad package may install qemu-ga as a link to qgad.
-IS_QEMU_GA = os.path.basename(os.path.realpath(AGENT)).startswith('qemu-ga')
+# By what it says it is: a qgad package may put qgad at /usr/sbin/qemu-ga.
+IS_QEMU_GA = 'qgad' not in vmlib.agent_version(AGENT)
 NAME = 'qemu-ga' if IS_QEMU_GA else 'qgad'
 GUEST_BIN = '/usr/sbin/qemu-ga' if IS_QEMU_GA else '/usr/sbin/qgad'
 VPORT = '/dev/virtio-ports/' + vmlib.QGA_PORT
@@ -251,7 +253,7 @@ class A_VirtioSerial(VMTest):
         self.assertEqual(c.cmd('guest-ping'), {'return': {}})
 
     def test_handshake_off(self):
-        require_qgad('a negotiation policy')
+        require_qgad('--negotiation')
         self.start(negotiation='off')
         c = self.connect()
         c.sync()
@@ -262,26 +264,36 @@ class A_VirtioSerial(VMTest):
     def test_compat_matrix(self):
         """The proposal's matrix: legacy and modern clients against this
         agent (qemu-ga, or qgad in each policy), in the VM."""
+        fail2 = 'legacy/FAIL CommandNotFound,CommandNotFound'
+        cli_fail = 'legacy/FAIL qga-exit-1,qga-exit-1'
         if IS_QEMU_GA:
-            rows = {None: {'legacy': 'legacy/ok',
-                           'modern': 'old-server/ok'}}
+            rows = {None: {'legacy': 'legacy/ok', 'modern': 'old-server/ok',
+                           'qga-cli': 'old-server/ok',
+                           'qga-cli-legacy': 'legacy/ok'}}
         else:
             rows = {
-                'off': {'legacy': 'legacy/ok', 'modern': 'old-server/ok'},
-                'optional': {'legacy': 'legacy/ok', 'modern': 'negotiated/ok'},
-                'required': {'legacy': 'legacy/FAIL CommandNotFound,'
-                                       'CommandNotFound',
-                             'modern': 'negotiated/ok'},
+                'off': {'legacy': 'legacy/ok', 'modern': 'old-server/ok',
+                        'qga-cli': 'old-server/ok',
+                        'qga-cli-legacy': 'legacy/ok'},
+                'optional': {'legacy': 'legacy/ok', 'modern': 'negotiated/ok',
+                             'qga-cli': 'negotiated/ok',
+                             'qga-cli-legacy': 'legacy/ok'},
+                'required': {'legacy': fail2, 'modern': 'negotiated/ok',
+                             'qga-cli': 'negotiated/ok',
+                             'qga-cli-legacy': cli_fail},
             }
+        if not clients.have_cli():
+            log('matrix: no qga CLI at %s; its columns are left out' %
+                clients.QGA_CLI)
+            for want in rows.values():
+                del want['qga-cli'], want['qga-cli-legacy']
         got = {}
         for policy, want in rows.items():
             self.start(negotiation=policy)
-            for client in ('legacy', 'modern'):
-                c = self.connect()
-                out = (legacy_client if client == 'legacy'
-                       else modern_client)(c)
-                got[(policy, client)] = out.summary()
-                self.disconnect(c)
+            for client in want:
+                got[(policy, client)] = CLIENTS[client](
+                    self.vm.qga_sock).summary()
+                time.sleep(0.5)     # let the guest see the host leave
             self.vm.stop_agent()
             for client, summary in want.items():
                 self.assertEqual(got[(policy, client)], summary,
@@ -432,30 +444,28 @@ class A_VirtioSerial(VMTest):
         side is a unix socket."""
         argv = agent_argv(method='isa-serial', path='/dev/ttyS1')
         self.vm.start_agent(argv, port_id=None)
+        # No port event for a UART. Bytes that reach the tty before the
+        # agent has made it raw would be echoed back by the line
+        # discipline, so wait until the agent holds the tty, then sync.
+        self.vm.ctl.run('i=0; until ls -l /proc/$(cat /run/agent.pid)/fd | '
+                        'grep -q ttyS1; do i=$((i+1)); [ $i -lt 300 ] || '
+                        'exit 1; sleep 0.1; done')
+        time.sleep(0.3)
         c = self.connect(self.vm.isa_sock)
-        # No port event for a UART: poke until the agent answers, then
-        # sync on a fresh id, which drops any late answers to the pokes.
-        deadline = time.monotonic() + TIMEOUT
-        c.sock.settimeout(0.5)
-        for i in range(1000):
-            c.send(b'\xff')
-            c.request('guest-sync-delimited', {'id': 1000 + i})
-            try:
-                c.line()
+        c.send(b'\xff')
+        c.request('guest-sync-delimited', {'id': 7})
+        while True:
+            line = c.line().rstrip(b'\r')
+            if line.startswith(b'\xff') and \
+                    json.loads(line[1:]).get('return') == 7:
                 break
-            except (OSError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise
-        c.sock.settimeout(TIMEOUT)
-        c.sync(7)
-        c.sock.settimeout(TIMEOUT)
         self.assertEqual(c.cmd('guest-ping'), {'return': {}})
         big = c.ok('guest-info')
         self.assertIn('version', big)
         self.assertEqual(legacy_client(c).summary(), 'legacy/ok')
         if not IS_QEMU_GA:
             self.assertEqual(modern_client(c).summary(), 'negotiated/ok')
-        self.vm.stop_agent(port_id=None)
+        self.vm.stop_agent()
 
 
 class B_Commands(VMTest):
@@ -604,31 +614,34 @@ class C_Vcpus(VMTest):
             'cat /sys/devices/system/cpu/cpu1/online').strip(), '1')
 
 
-class D_Shutdown(VMTest):
-    needs = ('guest-shutdown',)
+class D_Power(VMTest):
+    """Suspend, reboot and shutdown, in that order, on one VM (without
+    -no-reboot, so that a reboot really boots again)."""
+    reboot = True
+    needs_any = ('guest-suspend-ram', 'guest-shutdown')
 
-    def test_guest_shutdown(self):
+    def test_a_suspend_ram_and_wake(self):
+        require('guest-suspend-ram')
         self.start()
         c = self.connect()
         c.sync()
-        t0 = time.monotonic()
+        r, out = self.vm.ctl.run('cat /sys/power/state', check=False)
+        if 'mem' not in out:
+            self.skipTest('the VM offers no suspend-to-RAM: %r' % out)
         since = time.time()
-        c.request('guest-shutdown')
-        rc = self.vm.wait_exit(TIMEOUT)
-        self.assertEqual(rc, 0, 'QEMU did not exit 0 after guest-shutdown')
-        ev = self.vm.qmp.wait_event(lambda e: e['event'] == 'SHUTDOWN', 5,
-                                    since)
-        self.assertTrue(ev['data']['guest'], ev)
-        self.vm.agent = None
-        log('%s: guest-shutdown -> QEMU exited 0 after %.2fs' %
-            (NAME, time.monotonic() - t0))
+        c.request('guest-suspend-ram')
+        self.vm.qmp.wait_event(lambda e: e['event'] == 'SUSPEND', TIMEOUT,
+                               since)
+        self.assertEqual(self.vm.qmp.cmd('query-status')['status'],
+                         'suspended')
+        self.vm.qmp.cmd('system_wakeup')
+        self.vm.qmp.wait_event(lambda e: e['event'] == 'WAKEUP', TIMEOUT,
+                               since)
+        c.sync(3)
+        self.assertEqual(c.cmd('guest-ping'), {'return': {}})
 
-
-class E_Reboot(VMTest):
-    reboot = True
-    needs = ('guest-shutdown',)
-
-    def test_guest_reboot(self):
+    def test_b_guest_reboot(self):
+        require('guest-shutdown')
         self.start()
         c = self.connect()
         c.sync()
@@ -653,34 +666,32 @@ class E_Reboot(VMTest):
         c.sync()
         self.assertEqual(c.cmd('guest-ping'), {'return': {}})
 
-
-class F_Suspend(VMTest):
-    needs = ('guest-suspend-ram',)
-
-    def test_suspend_ram_and_wake(self):
+    def test_c_guest_shutdown(self):
+        """Last: QEMU exits."""
+        require('guest-shutdown')
         self.start()
         c = self.connect()
         c.sync()
-        r, out = self.vm.ctl.run('cat /sys/power/state', check=False)
-        if 'mem' not in out:
-            self.skipTest('the VM offers no suspend-to-RAM: %r' % out)
+        t0 = time.monotonic()
         since = time.time()
-        c.request('guest-suspend-ram')
-        self.vm.qmp.wait_event(lambda e: e['event'] == 'SUSPEND', TIMEOUT,
-                               since)
-        self.assertEqual(self.vm.qmp.cmd('query-status')['status'],
-                         'suspended')
-        self.vm.qmp.cmd('system_wakeup')
-        self.vm.qmp.wait_event(lambda e: e['event'] == 'WAKEUP', TIMEOUT,
-                               since)
-        c.sync(3)
-        self.assertEqual(c.cmd('guest-ping'), {'return': {}})
+        c.request('guest-shutdown')
+        rc = self.vm.wait_exit(TIMEOUT)
+        self.assertEqual(rc, 0, 'QEMU did not exit 0 after guest-shutdown')
+        ev = self.vm.qmp.wait_event(lambda e: e['event'] == 'SHUTDOWN', 5,
+                                    since)
+        self.assertTrue(ev['data']['guest'], ev)
+        self.vm.agent = None
+        log('%s: guest-shutdown -> QEMU exited 0 after %.2fs' %
+            (NAME, time.monotonic() - t0))
 
 
 def main():
     vmlib.check_host()
     if not os.access(AGENT, os.X_OK):
         vmlib.skip('agent %s is not installed' % AGENT)
+    if IS_QEMU_GA and not vmlib.is_debian_qemu_ga(AGENT):
+        vmlib.skip('%s is not Debian\'s qemu-ga (%r)' %
+                   (AGENT, vmlib.agent_version(AGENT)))
     t = time.monotonic()
     prog = unittest.main(exit=False, verbosity=2)
     log('VM suite for %s: %.1fs' % (NAME, time.monotonic() - t))

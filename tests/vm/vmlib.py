@@ -47,7 +47,7 @@ GUEST_MODULES = ['virtio_pci', 'virtio_console', 'virtio_blk']
 # The qga agent port and the harness's own control port.
 QGA_PORT = 'org.qemu.guest_agent.0'
 CTL_PORT = 'org.qgatest.ctl'
-BOOT_TIMEOUT = float(os.environ.get('QGA_VM_BOOT_TIMEOUT', '90'))
+BOOT_TIMEOUT = float(os.environ.get('QGA_VM_BOOT_TIMEOUT', '180'))
 VERBOSE = bool(os.environ.get('QGA_VM_VERBOSE'))
 T0 = time.monotonic()
 
@@ -80,6 +80,24 @@ def check_host():
     for tool in ('cpio', 'depmod'):
         if not shutil.which(tool) and not os.path.exists('/sbin/' + tool):
             skip('%s is not installed (run tests/vm/setup.sh)' % tool)
+
+
+def agent_version(path):
+    """The first line of `path --version`, or '' if it does not run."""
+    try:
+        r = subprocess.run([path, '--version'], capture_output=True,
+                           text=True, timeout=10)
+    except OSError:
+        return ''
+    return (r.stdout or r.stderr).strip().splitlines()[0] if \
+        (r.stdout or r.stderr).strip() else ''
+
+
+def is_debian_qemu_ga(path=QEMU_GA):
+    """True for the real qemu-ga, not a qgad installed in its place (a
+    qgad package may divert /usr/sbin/qemu-ga to itself)."""
+    v = agent_version(path) if os.access(path, os.X_OK) else ''
+    return v.startswith('QEMU Guest Agent') and 'qgad' not in v
 
 
 def _is_static(path):
@@ -232,7 +250,7 @@ def build_initrd(out, qgad, moddir):
                         os.path.join(root, 'lib', 'modules', name))
         if qgad:
             _copy_with_libs(qgad, root, '/usr/sbin/qgad')
-        if os.access(QEMU_GA, os.X_OK):
+        if is_debian_qemu_ga():
             _copy_with_libs(QEMU_GA, root, '/usr/sbin/qemu-ga')
         guest = os.path.join(HERE, 'guest')
         for name, dest, mode in (('init', 'init', 0o755),
@@ -412,6 +430,14 @@ def _stop_all():
         _cleanups.pop()()
 
 
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test process dies without
+    cleaning up (SIGKILL, a crash), so no QEMU outlives its test."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _on_signal(signo, frame):
     # Stop every QEMU (and daemon) we started, then leave at once: a
     # SystemExit could be swallowed by the test runner.
@@ -475,7 +501,8 @@ class VM:
         self.qemu_log = open(sock('qemu.log'), 'wb')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.qemu_log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         _live.append(self)
         try:
             self.qmp = QMP(sock('qmp.sock'))
@@ -497,12 +524,15 @@ class VM:
         t, since = time.monotonic(), time.time()
         self.ctl.run('agent_start ' + ' '.join(argv))
         self.agent = argv
+        self.agent_port = port_id
         if port_id:
             self.qmp.wait_event(port_event(port_id, True), 30, since)
         return time.monotonic() - t
 
-    def stop_agent(self, sig='TERM', port_id='qgaport0'):
-        """Stop the agent and wait for it to exit (and close its port)."""
+    def stop_agent(self, sig='TERM'):
+        """Stop the agent and wait for it to exit (and close its
+        virtio-serial port, if it has one)."""
+        port_id = getattr(self, 'agent_port', None)
         since = time.time()
         out = self.ctl.run('agent_stop %s' % sig)
         self.agent = None
