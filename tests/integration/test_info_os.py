@@ -218,6 +218,10 @@ class OsReleaseFile(unittest.TestCase):
         self.assertEqual(os_release_reference(text), want)
         self.assertEqual(self.osinfo(text), want)
 
+    def test_other_groups_are_ignored(self):
+        text = 'ID=a\n[other]\nNAME=no\n[os-release]\nVERSION=yes\n'
+        self.assertEqual(self.osinfo(text), {'id': 'a', 'version': 'yes'})
+
     def test_later_key_wins(self):
         self.assertEqual(self.osinfo('ID=one\nID=two\n'), {'id': 'two'})
 
