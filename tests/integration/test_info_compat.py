@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
@@ -120,20 +121,21 @@ class Compat(unittest.TestCase):
         cls.qgad.stop()
         cls.qga.stop()
 
-    def allowed(self, command, path):
+    def allowed(self, command, path, case=None):
         for e in self.allow:
             if (e['command'] == command and re.search(e['path'], path)
+                    and e.get('case') in (None, case)
                     and self.qga_version.startswith(e['agent'])):
                 self.assertTrue(e.get('reason'), e)
                 return True
         return False
 
-    def compare(self, command, args=None):
+    def compare(self, command, args=None, case=None, a=None, b=None):
         # The machine may change between the two calls (other tests attach
         # loop devices, links come and go): a difference must persist.
         for _ in range(3):
-            ra = self.a.cmd(command, args)
-            rb = self.b.cmd(command, args)
+            ra = (a or self.a).cmd(command, args)
+            rb = (b or self.b).cmd(command, args)
             if 'return' not in ra or 'return' not in rb or not diff(
                     ra['return'], rb['return'], VOLATILE_PATHS.get(command, [])):
                 break
@@ -152,12 +154,36 @@ class Compat(unittest.TestCase):
         self.assertEqual(check(rb['return'], ret), [], 'qemu-ga ' + command)
         diffs = [d for d in diff(ra['return'], rb['return'],
                                  VOLATILE_PATHS.get(command, []))
-                 if not self.allowed(command, d[0])]
+                 if not self.allowed(command, d[0], case)]
         self.assertEqual(diffs, [], command)
         return ra['return'], rb['return']
 
     def test_osinfo(self):
         self.compare('guest-get-osinfo')
+
+    def test_osinfo_files(self):
+        cases = {
+            'upstream-test-data': None,
+            'quoting': ('# comment\nID=plain;rest\nNAME=two words\n'
+                        "PRETTY_NAME='single quoted'\nVERSION = \"spaced\"\n"
+                        'VERSION_ID="a\\nb\\"c"\n[other]\nVARIANT=no\n'),
+            'not-a-key-file': 'ID=x\njunk\n',
+            'unterminated-quote': 'NAME="abc\nID="a\\\\b\\"c\n',
+        }
+        with tempfile.TemporaryDirectory() as d:
+            for case, text in cases.items():
+                path = os.path.join(TESTS, 'data', 'test-os-release')
+                if text is not None:
+                    path = os.path.join(d, case)
+                    with open(path, 'w') as f:
+                        f.write(text)
+                env = {'QGA_OS_RELEASE': path}
+                with Agent(binary=QGAD, env=env) as x, \
+                        Agent(binary=QEMU_GA, env=env) as y:
+                    ca, cb = connect(x), connect(y)
+                    self.compare('guest-get-osinfo', case=case, a=ca, b=cb)
+                    ca.close()
+                    cb.close()
 
     def test_host_name(self):
         self.compare('guest-get-host-name')

@@ -222,6 +222,12 @@ class OsReleaseFile(unittest.TestCase):
         text = 'ID=a\n[other]\nNAME=no\n[os-release]\nVERSION=yes\n'
         self.assertEqual(self.osinfo(text), {'id': 'a', 'version': 'yes'})
 
+    @require_qgad
+    def test_unterminated_quote(self):
+        # qemu-ga leaves stale bytes here (see tests/compat-allowlist.json).
+        self.assertEqual(self.osinfo('NAME="abc\nID="a\\\\b\\"c\n'),
+                         {'name': 'abc', 'id': 'a\\b"c'})
+
     def test_later_key_wins(self):
         self.assertEqual(self.osinfo('ID=one\nID=two\n'), {'id': 'two'})
 
