@@ -242,10 +242,8 @@ addr_ccw(const char *syspath, struct disk_addr *a)
 	return true;
 }
 
-/* The GuestDiskAddress of a real (not virtual) block device, or NULL
- * when neither its bus nor udev tells anything. */
-static json_t *
-disk_address(struct udev *udev, const char *syspath)
+json_t *
+sysinfo_disk_address(struct udev *udev, const char *syspath)
 {
 	struct disk_addr a = { .pci = { -1, -1, -1, -1 }, .bus_type = "unknown" };
 	struct udev_device *dev;
@@ -491,7 +489,7 @@ qmp_guest_get_disks(struct qga_ctx *ctx, struct qga_error *err)
 			json_object_set_new(disk, "alias", v);
 		real = realpath(dir, NULL);
 		if (real != NULL && !strstr(real, "/devices/virtual/block/") &&
-		    (v = disk_address(udev, real)) != NULL)
+		    (v = sysinfo_disk_address(udev, real)) != NULL)
 			json_object_set_new(disk, "address", v);
 		free(real);
 		if ((v = dependencies(udev, dir)) != NULL)
