@@ -228,6 +228,17 @@ class OsReleaseFile(unittest.TestCase):
         self.assertEqual(self.osinfo('NAME="abc\nID="a\\\\b\\"c\n'),
                          {'name': 'abc', 'id': 'a\\b"c'})
 
+    @require_qgad
+    def test_size_limit(self):
+        # OS_RELEASE_MAX (64 KiB) in src/commands/os.c: at it the file is
+        # read, past it the file is ignored (qemu-ga has no limit).
+        limit = 64 * 1024
+        head = 'ID=big\n'
+        at = head + '#' * (limit - len(head) - 1) + '\n'
+        self.assertEqual(len(at), limit)
+        self.assertEqual(self.osinfo(at), {'id': 'big'})
+        self.assertEqual(self.osinfo(at + '\n'), {})
+
     def test_later_key_wins(self):
         self.assertEqual(self.osinfo('ID=one\nID=two\n'), {'id': 'two'})
 
