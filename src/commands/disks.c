@@ -23,6 +23,16 @@
 #define MAX_SCSI_HOSTS		8	/* hosts/ata ports looked at per controller */
 #define SIZE_BUF		32
 #define DISKSTAT_FIELDS		17	/* after major, minor and name */
+/* /proc/diskstats line formats, counting major, minor and name: old
+ * kernels' partition lines, then 2.6+, 4.18+ (discard), 5.5+ (flush). */
+#define DISKSTAT_OLD_PART	7
+#define DISKSTAT_BASIC		14
+#define DISKSTAT_DISCARD	18
+#define DISKSTAT_FLUSH		20
+#define DISKSTAT_LEADING	3	/* major, minor, name */
+#define PCI_ROOT_PREFIX		"/devices/pci"
+#define CCW_ROOT_PREFIX		"/devices/css"
+#define SMART_KEY_MAX		64
 
 /* NVMe "Get Log Page" of the SMART / Health Information log (NVMe base
  * specification): the command, the log and where its fields are. */
@@ -140,14 +150,15 @@ addr_pci(const char *syspath, struct disk_addr *a)
 {
 	unsigned pci[4], tgt[3], hosts[MAX_SCSI_HOSTS], host;
 	char driver[NAME_MAX + 1] = "";
-	const char *p = strstr(syspath, "/devices/pci"), *h;
+	const char *p = strstr(syspath, PCI_ROOT_PREFIX), *h;
 	bool has_tgt, has_host = false, ata;
 	int len, nhosts = 0, i;
 
-	if (p == NULL || sscanf(p + 12, "%*x:%*x/%x:%x:%x.%x%n", &pci[0],
-	    &pci[1], &pci[2], &pci[3], &len) < 4)
+	if (p == NULL || sscanf(p + strlen(PCI_ROOT_PREFIX),
+	    "%*x:%*x/%x:%x:%x.%x%n", &pci[0], &pci[1], &pci[2], &pci[3],
+	    &len) < 4)
 		return false;
-	p += 12 + len;
+	p += strlen(PCI_ROOT_PREFIX) + (size_t)len;
 	for (;;) {
 		bool known = false;
 
@@ -231,9 +242,10 @@ addr_virtio(const char *syspath, struct disk_addr *a)
 static bool
 addr_ccw(const char *syspath, struct disk_addr *a)
 {
-	const char *p = strstr(syspath, "/devices/css");
+	const char *p = strstr(syspath, CCW_ROOT_PREFIX);
 
-	if (p == NULL || sscanf(p + 12, "%*x/%x.%x.%x/%*x.%*x.%x/", &a->ccw[0],
+	if (p == NULL || sscanf(p + strlen(CCW_ROOT_PREFIX),
+	    "%*x/%x.%x.%x/%*x.%*x.%x/", &a->ccw[0],
 	    &a->ccw[1], &a->ccw[2], &a->ccw[3]) < 4)
 		return false;
 	a->has_ccw = true;
@@ -258,9 +270,9 @@ sysinfo_disk_address(struct udev *udev, const char *syspath)
 		if (serial != NULL && *serial == '\0')
 			serial = NULL;
 	}
-	if (strstr(syspath, "/devices/pci"))
+	if (strstr(syspath, PCI_ROOT_PREFIX))
 		hw = addr_pci(syspath, &a);
-	else if (strstr(syspath, "/devices/css"))
+	else if (strstr(syspath, CCW_ROOT_PREFIX))
 		hw = addr_ccw(syspath, &a);
 	else if (strstr(syspath, "/virtio"))
 		hw = addr_virtio(syspath, &a);
@@ -330,7 +342,7 @@ nvme_smart(const char *node)
 	for (size_t i = 0; i < sizeof(nvme_counters) / sizeof(nvme_counters[0]);
 	    i++) {
 		const unsigned char *p = log + NVME_SMART_U128_BASE + 16 * i;
-		char key[64];
+		char key[SMART_KEY_MAX];
 
 		/* uint64 members above INT64_MAX cannot be carried by
 		 * jansson's integers; the counters never get there. */
@@ -555,19 +567,23 @@ qmp_guest_get_diskstats(struct qga_ctx *ctx, struct qga_error *err)
 			v[n] = strtoull(p, &end, 10);
 			p = end;
 		}
-		total = n + 3;
-		if (total < 7)
+		total = n + DISKSTAT_LEADING;
+		if (total < DISKSTAT_OLD_PART)
 			continue;
 		st = json_object();
-		if (total == 7) {
+		if (total == DISKSTAT_OLD_PART) {
 			for (int k = 0; k < 4; k++)
 				json_object_set_new(st, old_names[k],
 				    json_integer((json_int_t)v[k]));
 		} else {
 			/* 14, 18 and 20 fields give progressively more; a
 			 * count in between gives the previous level's. */
-			int upto = total >= 20 ? 17 : total >= 18 ? 15 :
-			    total >= 14 ? 11 : 0;
+			int upto = total >= DISKSTAT_FLUSH ? DISKSTAT_FLUSH :
+			    total >= DISKSTAT_DISCARD ? DISKSTAT_DISCARD :
+			    total >= DISKSTAT_BASIC ? DISKSTAT_BASIC :
+			    DISKSTAT_LEADING;
+
+			upto -= DISKSTAT_LEADING;
 
 			for (int k = 0; k < upto; k++)
 				json_object_set_new(st, names[k],
