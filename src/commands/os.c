@@ -105,9 +105,10 @@ os_release_unquote(char *v)
 /*
  * qemu-ga parses the file as a GLib key file under a made-up
  * [os-release] group: blank lines and '#' comments are skipped, "[...]"
- * starts another group (whose keys are ignored until "[os-release]"), spaces around the
- * key and before the value are dropped, and any other line without '='
- * makes the whole file invalid. A later key overrides an earlier one.
+ * starts another group (whose keys are ignored until "[os-release]"),
+ * spaces around the key and before the value are dropped, and any other
+ * line without '=' makes the whole file invalid. A later key overrides an
+ * earlier one.
  */
 static json_t *
 os_release_parse(char *text)
@@ -154,23 +155,26 @@ os_release_parse(char *text)
 }
 
 static json_t *
+os_release_load_file(const char *path)
+{
+	char *text = read_small_file(path, OS_RELEASE_MAX);
+	json_t *raw = text ? os_release_parse(text) : NULL;
+
+	free(text);
+	return raw;
+}
+
+/* An unreadable or invalid /etc/os-release falls back to /usr/lib's. */
+static json_t *
 os_release_load(void)
 {
 	const char *env = getenv("QGA_OS_RELEASE");
-	char *text = NULL;
-	json_t *raw = NULL;
+	json_t *raw;
 
-	if (env != NULL) {
-		text = read_small_file(env, OS_RELEASE_MAX);
-	} else {
-		text = read_small_file("/etc/os-release", OS_RELEASE_MAX);
-		if (text == NULL)
-			text = read_small_file("/usr/lib/os-release", OS_RELEASE_MAX);
-	}
-	if (text != NULL)
-		raw = os_release_parse(text);
-	free(text);
-	return raw;
+	if (env != NULL)
+		return os_release_load_file(env);
+	raw = os_release_load_file("/etc/os-release");
+	return raw ? raw : os_release_load_file("/usr/lib/os-release");
 }
 
 json_t *
