@@ -6,8 +6,8 @@ numbers, users). Known differences come from tests/compat-allowlist.json,
 each with its reason; an unlisted difference fails.
 
 qgad: $QGA_QGAD, else $QGA_AGENT when it is qgad, else build/qgad.
-qemu-ga: $QGA_QEMU_GA, else /usr/sbin/qemu-ga. Skipped when either is
-missing."""
+qemu-ga: $QGA_QEMU_GA, else $QGA_AGENT when it is qemu-ga, else
+/usr/sbin/qemu-ga. Skipped when either is missing."""
 import json
 import os
 import re
@@ -38,7 +38,8 @@ def find_qgad():
 
 
 QGAD = find_qgad()
-QEMU_GA = os.environ.get('QGA_QEMU_GA', '/usr/sbin/qemu-ga')
+QEMU_GA = os.environ.get('QGA_QEMU_GA') or (
+    qgatest.AGENT if qgatest.is_qemu_ga() else '/usr/sbin/qemu-ga')
 
 # Per command: JSON paths (regular expressions) whose values change from
 # one call to the next; only their type is compared there.
