@@ -50,16 +50,4 @@ bool	 sysinfo_list_add(struct sysinfo_list *l, json_t *elem);
 /* Reverse in place (qemu-ga prepends in some commands). */
 void	 sysinfo_array_reverse(json_t *array);
 
-/*
- * The GuestDiskAddress of the real (not virtual) block device whose
- * resolved sysfs path is syspath (".../devices/pci.../block/vda"), or NULL
- * when neither its bus nor udev tells anything: the PCI controller (the
- * first device on the path bound to a storage driver qemu-ga knows), bus
- * type and unit, CCW address, and udev's device node and ID_SERIAL. Only
- * the path's text and the links and directories along it are read, so a
- * fake tree anywhere works (udev then knows nothing about it).
- */
-struct udev;
-json_t	*sysinfo_disk_address(struct udev *udev, const char *syspath);
-
 #endif

@@ -122,10 +122,11 @@ class Compat(unittest.TestCase):
         cls.qgad.stop()
         cls.qga.stop()
 
-    def allowed(self, command, path, case=None):
+    def allowed(self, command, path, case=None, what=''):
         for e in self.allow:
             if (e['command'] == command and re.search(e['path'], path)
                     and e.get('case') in (None, case)
+                    and e.get('difference', '') in what
                     and self.qga_version.startswith(e['agent'])):
                 self.assertTrue(e.get('reason'), e)
                 return True
@@ -155,7 +156,7 @@ class Compat(unittest.TestCase):
         self.assertEqual(check(rb['return'], ret), [], 'qemu-ga ' + command)
         diffs = [d for d in diff(ra['return'], rb['return'],
                                  VOLATILE_PATHS.get(command, []))
-                 if not self.allowed(command, d[0], case)]
+                 if not self.allowed(command, d[0], case, d[1])]
         self.assertEqual(diffs, [], command)
         return ra['return'], rb['return']
 

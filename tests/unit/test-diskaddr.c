@@ -1,4 +1,4 @@
-/* sysinfo_disk_address() against fake sysfs device paths, one per bus. */
+/* qga_disk_address() (shared by guest-get-disks and guest-get-fsinfo) against fake sysfs device paths, one per bus. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include <libudev.h>
 
-#include "sysinfo.h"
+#include "diskaddr.h"
 
 static char root[64];	/* a mkdtemp name under /tmp */
 
@@ -57,7 +57,7 @@ address(const char *rel)
 
 	mkdirs(rel);
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	a = sysinfo_disk_address(udev, path);
+	a = qga_disk_address(udev, path);
 	udev_unref(udev);
 	if (a == NULL)
 		return NULL;
