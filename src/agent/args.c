@@ -99,7 +99,8 @@ qga_value_check(const struct qga_type *t, json_t *v, const char *path,
 		/* Values above INT64_MAX arrive as doubles (jansson has no uint64). */
 		if (json_is_real(v)) {
 			double d = json_real_value(v);
-			if (d >= 9223372036854775808.0 && d < 18446744073709551616.0 &&
+			/* UINT64_MAX itself rounds up to 2^64 as a double. */
+			if (d >= 9223372036854775808.0 && d <= 18446744073709551616.0 &&
 			    d == floor(d))
 				return 0;
 			qga_error_set(err, "Parameter '%s' expects uint64", path);
@@ -166,8 +167,12 @@ store(const struct qga_member *m, json_t *v, char *out)
 		break;
 	case QGA_T_UINT64:
 		/* qemu wraps negative values into uint64 the same way. */
-		*(uint64_t *)field = json_is_integer(v) ?
-		    (uint64_t)json_integer_value(v) : (uint64_t)json_real_value(v);
+		if (json_is_integer(v))
+			*(uint64_t *)field = (uint64_t)json_integer_value(v);
+		else if (json_real_value(v) >= 18446744073709551616.0)
+			*(uint64_t *)field = UINT64_MAX;
+		else
+			*(uint64_t *)field = (uint64_t)json_real_value(v);
 		break;
 	case QGA_T_BOOL:
 		*(bool *)field = json_is_true(v);

@@ -17,6 +17,8 @@
 
 #define CPU_DIR		"/devices/system/cpu"
 #define CPUSTAT_FIELDS	10	/* user .. guest_nice in /proc/stat */
+#define CPUSTAT_MIN	4	/* user, nice, system, idle: always there */
+#define CLK_TCK_DEFAULT	100	/* USER_HZ when sysconf cannot tell */
 #define MS_PER_S	1000
 
 /*
@@ -187,7 +189,7 @@ qmp_guest_get_cpustats(struct qga_ctx *ctx, struct qga_error *err)
 		return NULL;
 	}
 	if (tck <= 0)
-		tck = 100;
+		tck = CLK_TCK_DEFAULT;
 	sysinfo_list_init(&list, "guest-get-cpustats");
 	while (getline(&line, &cap, f) != -1) {
 		unsigned long long v[CPUSTAT_FIELDS];
@@ -208,7 +210,7 @@ qmp_guest_get_cpustats(struct qga_ctx *ctx, struct qga_error *err)
 			v[nv++] = strtoull(p, &end, 10);
 			p = end;
 		}
-		if (nv < 4) {
+		if (nv < CPUSTAT_MIN) {
 			qga_slog("Parsing cpu stat from %s failed, see \"man proc\"",
 			    path);
 			break;

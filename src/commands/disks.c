@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +14,22 @@
 #include <sys/ioctl.h>
 
 #include "ctx.h"
+#include "diskaddr.h"
 #include "log.h"
 #include "qga-schema-gen.h"
 #include "sysinfo.h"
 
 #define SYS_BLOCK		"/sys/block"
-#define MAX_SCSI_HOSTS		8	/* hosts/ata ports looked at per controller */
 #define SIZE_BUF		32
 #define DISKSTAT_FIELDS		17	/* after major, minor and name */
+/* /proc/diskstats line formats, counting major, minor and name: old
+ * kernels' partition lines, then 2.6+, 4.18+ (discard), 5.5+ (flush). */
+#define DISKSTAT_OLD_PART	7
+#define DISKSTAT_BASIC		14
+#define DISKSTAT_DISCARD	18
+#define DISKSTAT_FLUSH		20
+#define DISKSTAT_LEADING	3	/* major, minor, name */
+#define SMART_KEY_MAX		64
 
 /* NVMe "Get Log Page" of the SMART / Health Information log (NVMe base
  * specification): the command, the log and where its fields are. */
@@ -41,20 +48,6 @@ static const char *const nvme_counters[] = {
 	"number-of-error-log-entries",
 };
 
-/* PCI storage drivers whose devices get a bus type and unit. */
-static const char *const pci_drivers[] = {
-	"ata_piix", "sym53c8xx", "virtio-pci", "ahci", "nvme", "xhci_hcd",
-	"ehci-pci",
-};
-
-struct disk_addr {
-	int	 pci[4];	/* domain, bus, slot, function; -1: unknown */
-	const char *bus_type;
-	int	 bus, target, unit;
-	bool	 has_ccw;
-	unsigned ccw[4];	/* cssid, ssid, subchno, devno */
-};
-
 /* dir + "/" + name into out[PATH_MAX]; false when it does not fit. */
 static bool
 join(char out[PATH_MAX], const char *dir, const char *name)
@@ -62,231 +55,6 @@ join(char out[PATH_MAX], const char *dir, const char *name)
 	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
 
 	return n >= 0 && n < PATH_MAX;
-}
-
-/* Basename of the "driver" link of the device at syspath[0..len). */
-static bool
-pci_driver(const char *syspath, size_t len, char *out, size_t size)
-{
-	char link[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-
-	if (snprintf(link, sizeof(link), "%.*s/driver", (int)len, syspath) >=
-	    (int)sizeof(link))
-		return false;
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	snprintf(out, size, "%s", basename(target));
-	return true;
-}
-
-static int
-cmp_uint(const void *a, const void *b)
-{
-	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The sorted "ata<N>" or "host<N>" numbers in the directory that holds
- * syspath[0..len)'s component; -1 when it cannot be read. */
-static int
-list_hosts(const char *syspath, size_t len, bool ata, unsigned *hosts)
-{
-	char dir[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(dir, sizeof(dir), "%.*s", (int)len, syspath);
-	d = opendir(dir);
-	if (d == NULL)
-		return -1;
-	while (n < MAX_SCSI_HOSTS && (de = readdir(d)) != NULL)
-		if (sscanf(de->d_name, ata ? "ata%u" : "host%u", &hosts[n]) == 1)
-			n++;
-	closedir(d);
-	qsort(hosts, (size_t)n, sizeof(hosts[0]), cmp_uint);
-	return n;
-}
-
-static int
-host_index(unsigned host, const unsigned *hosts, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (hosts[i] == host)
-			return i;
-	return -1;
-}
-
-/* ".../target<h>:<c>:<t>/<h>:<bus>:<target>:<lun>" */
-static bool
-scsi_target(const char *syspath, unsigned tgt[3])
-{
-	const char *p = strstr(syspath, "/target");
-
-	return p && sscanf(p + 7, "%*u:%*u:%*u/%*u:%u:%u:%u", &tgt[0], &tgt[1],
-	    &tgt[2]) == 3;
-}
-
-/*
- * A disk behind a PCI controller: the controller is the first device on
- * the path (walking down through bridges) bound to a known driver.
- */
-static bool
-addr_pci(const char *syspath, struct disk_addr *a)
-{
-	unsigned pci[4], tgt[3], hosts[MAX_SCSI_HOSTS], host;
-	char driver[NAME_MAX + 1] = "";
-	const char *p = strstr(syspath, "/devices/pci"), *h;
-	bool has_tgt, has_host = false, ata;
-	int len, nhosts = 0, i;
-
-	if (p == NULL || sscanf(p + 12, "%*x:%*x/%x:%x:%x.%x%n", &pci[0],
-	    &pci[1], &pci[2], &pci[3], &len) < 4)
-		return false;
-	p += 12 + len;
-	for (;;) {
-		bool known = false;
-
-		if (pci_driver(syspath, (size_t)(p - syspath), driver,
-		    sizeof(driver)))
-			for (size_t k = 0; k < sizeof(pci_drivers) /
-			    sizeof(pci_drivers[0]); k++)
-				known |= strcmp(driver, pci_drivers[k]) == 0;
-		if (known)
-			break;
-		if (sscanf(p, "/%x:%x:%x.%x%n", &pci[0], &pci[1], &pci[2],
-		    &pci[3], &len) != 4)
-			return false;
-		p += len;
-	}
-	has_tgt = scsi_target(syspath, tgt);
-	h = strstr(syspath, "/ata");
-	ata = h != NULL;
-	if (!ata)
-		h = strstr(syspath, "/host");
-	if (h != NULL && sscanf(h + (ata ? 4 : 5), "%u", &host) == 1) {
-		has_host = true;
-		nhosts = list_hosts(syspath, (size_t)(h - syspath), ata, hosts);
-		if (nhosts < 0)
-			return false;
-	}
-	for (i = 0; i < 4; i++)
-		a->pci[i] = (int)pci[i];
-	if (strcmp(driver, "ata_piix") == 0) {
-		/* One host per IDE bus; target<..>:0:<unit>:0. */
-		if (!has_host || !has_tgt ||
-		    (i = host_index(host, hosts, nhosts)) < 0)
-			return false;
-		a->bus_type = "ide";
-		a->bus = i;
-		a->unit = (int)tgt[1];
-	} else if (strcmp(driver, "sym53c8xx") == 0) {
-		if (!has_tgt)
-			return false;
-		a->bus_type = "scsi";
-		a->unit = (int)tgt[1];
-	} else if (strcmp(driver, "virtio-pci") == 0) {
-		/* virtio-scsi: target<..>:0:0:<unit>; virtio-blk: one disk. */
-		a->bus_type = has_tgt ? "scsi" : "virtio";
-		if (has_tgt)
-			a->unit = (int)tgt[2];
-	} else if (strcmp(driver, "ahci") == 0) {
-		/* One host per unit. */
-		if (!has_host || !has_tgt ||
-		    (i = host_index(host, hosts, nhosts)) < 0)
-			return false;
-		a->bus_type = "sata";
-		a->unit = i;
-	} else if (strcmp(driver, "nvme") == 0) {
-		a->bus_type = "nvme";
-	} else {
-		a->bus_type = "usb";	/* ehci-pci, xhci_hcd */
-	}
-	return true;
-}
-
-/* virtio without PCI (s390x channel I/O, virtio-mmio). */
-static bool
-addr_virtio(const char *syspath, struct disk_addr *a)
-{
-	unsigned tgt[3];
-
-	if (!strstr(syspath, "/virtio") || !strstr(syspath, "/block"))
-		return false;
-	if (scsi_target(syspath, tgt)) {
-		a->bus_type = "scsi";
-		a->bus = (int)tgt[0];
-		a->target = (int)tgt[1];
-		a->unit = (int)tgt[2];
-	} else {
-		a->bus_type = "virtio";
-	}
-	return true;
-}
-
-static bool
-addr_ccw(const char *syspath, struct disk_addr *a)
-{
-	const char *p = strstr(syspath, "/devices/css");
-
-	if (p == NULL || sscanf(p + 12, "%*x/%x.%x.%x/%*x.%*x.%x/", &a->ccw[0],
-	    &a->ccw[1], &a->ccw[2], &a->ccw[3]) < 4)
-		return false;
-	a->has_ccw = true;
-	if (strstr(p, "/virtio"))
-		addr_virtio(syspath, a);
-	return true;
-}
-
-/* The GuestDiskAddress of a real (not virtual) block device, or NULL
- * when neither its bus nor udev tells anything. */
-static json_t *
-disk_address(struct udev *udev, const char *syspath)
-{
-	struct disk_addr a = { .pci = { -1, -1, -1, -1 }, .bus_type = "unknown" };
-	struct udev_device *dev;
-	const char *node = NULL, *serial = NULL;
-	bool hw;
-	json_t *o;
-
-	dev = udev_device_new_from_syspath(udev, syspath);
-	if (dev != NULL) {
-		node = udev_device_get_devnode(dev);
-		serial = udev_device_get_property_value(dev, "ID_SERIAL");
-		if (serial != NULL && *serial == '\0')
-			serial = NULL;
-	}
-	if (strstr(syspath, "/devices/pci"))
-		hw = addr_pci(syspath, &a);
-	else if (strstr(syspath, "/devices/css"))
-		hw = addr_ccw(syspath, &a);
-	else if (strstr(syspath, "/virtio"))
-		hw = addr_virtio(syspath, &a);
-	else
-		hw = false;
-	if (!hw && node == NULL && serial == NULL) {
-		udev_device_unref(dev);
-		return NULL;
-	}
-	o = json_pack("{s:{s:i,s:i,s:i,s:i},s:s,s:i,s:i,s:i}",
-	    "pci-controller", "domain", a.pci[0], "bus", a.pci[1], "slot",
-	    a.pci[2], "function", a.pci[3], "bus-type", a.bus_type, "bus", a.bus,
-	    "target", a.target, "unit", a.unit);
-	if (serial != NULL)
-		json_object_set_new(o, "serial", json_string(serial));
-	if (node != NULL)
-		json_object_set_new(o, "dev", json_string(node));
-	if (a.has_ccw)
-		json_object_set_new(o, "ccw-address", json_pack(
-		    "{s:i,s:i,s:i,s:i}", "cssid", (int)a.ccw[0], "ssid",
-		    (int)a.ccw[1], "subchno", (int)a.ccw[2], "devno",
-		    (int)a.ccw[3]));
-	udev_device_unref(dev);
-	return o;
 }
 
 static uint64_t
@@ -332,7 +100,7 @@ nvme_smart(const char *node)
 	for (size_t i = 0; i < sizeof(nvme_counters) / sizeof(nvme_counters[0]);
 	    i++) {
 		const unsigned char *p = log + NVME_SMART_U128_BASE + 16 * i;
-		char key[64];
+		char key[SMART_KEY_MAX];
 
 		/* uint64 members above INT64_MAX cannot be carried by
 		 * jansson's integers; the counters never get there. */
@@ -491,7 +259,7 @@ qmp_guest_get_disks(struct qga_ctx *ctx, struct qga_error *err)
 			json_object_set_new(disk, "alias", v);
 		real = realpath(dir, NULL);
 		if (real != NULL && !strstr(real, "/devices/virtual/block/") &&
-		    (v = disk_address(udev, real)) != NULL)
+		    (v = qga_disk_address(udev, real)) != NULL)
 			json_object_set_new(disk, "address", v);
 		free(real);
 		if ((v = dependencies(udev, dir)) != NULL)
@@ -557,19 +325,23 @@ qmp_guest_get_diskstats(struct qga_ctx *ctx, struct qga_error *err)
 			v[n] = strtoull(p, &end, 10);
 			p = end;
 		}
-		total = n + 3;
-		if (total < 7)
+		total = n + DISKSTAT_LEADING;
+		if (total < DISKSTAT_OLD_PART)
 			continue;
 		st = json_object();
-		if (total == 7) {
+		if (total == DISKSTAT_OLD_PART) {
 			for (int k = 0; k < 4; k++)
 				json_object_set_new(st, old_names[k],
 				    json_integer((json_int_t)v[k]));
 		} else {
 			/* 14, 18 and 20 fields give progressively more; a
 			 * count in between gives the previous level's. */
-			int upto = total >= 20 ? 17 : total >= 18 ? 15 :
-			    total >= 14 ? 11 : 0;
+			int upto = total >= DISKSTAT_FLUSH ? DISKSTAT_FLUSH :
+			    total >= DISKSTAT_DISCARD ? DISKSTAT_DISCARD :
+			    total >= DISKSTAT_BASIC ? DISKSTAT_BASIC :
+			    DISKSTAT_LEADING;
+
+			upto -= DISKSTAT_LEADING;
 
 			for (int k = 0; k < upto; k++)
 				json_object_set_new(st, names[k],

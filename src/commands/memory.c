@@ -30,6 +30,14 @@ static const char *const resp_names[] = {
 	[RESP_FAILED] = "operation-failed",
 };
 
+/* jansson integers stop at INT64_MAX; beyond, the echo of a requested
+ * index goes out as the number the request arrived as (a real). */
+static json_t *
+json_u64(uint64_t v)
+{
+	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+}
+
 /* Read at most size bytes of dfd/name into buf (zero-filled first); 0, or
  * -1 with errno set (0 for an empty file) and err filled. */
 static int
@@ -216,9 +224,9 @@ write_block(uint64_t index, bool online)
 	close(dfd);
 out:
 	if (has_code)
-		return json_pack("{s:I,s:s,s:i}", "phys-index", (json_int_t)index,
+		return json_pack("{s:o,s:s,s:i}", "phys-index", json_u64(index),
 		    "response", resp_names[resp], "error-code", code);
-	return json_pack("{s:I,s:s}", "phys-index", (json_int_t)index,
+	return json_pack("{s:o,s:s}", "phys-index", json_u64(index),
 	    "response", resp_names[resp]);
 }
 

@@ -20,6 +20,10 @@
 #define MAC_LEN			6
 #define NETDEV_FIELDS		16	/* counters per /proc/net/dev line */
 #define IPV6_HEX_LEN		32
+#define PREFIXLEN_BUF		16	/* a decimal int */
+#define ROUTE4_FIELDS		11	/* in /proc/net/route */
+#define ROUTE6_FIELDS		10	/* in /proc/net/ipv6_route */
+#define ENTRY_OVERHEAD		16	/* "statistics": and separators */
 
 static const char *const stat_names[NETDEV_FIELDS] = {
 	/* /proc/net/dev order; NULL: not reported. */
@@ -210,7 +214,7 @@ qmp_guest_network_get_interfaces(struct qga_ctx *ctx, struct qga_error *err)
 			if (st != NULL) {
 				json_object_set(info, "statistics", st);
 				list.bytes += json_dumpb(st, NULL, 0,
-				    JSON_ENSURE_ASCII) + 16;
+				    JSON_ENSURE_ASCII) + ENTRY_OVERHEAD;
 			}
 		}
 		if (list.bytes > SYSINFO_REPLY_BUDGET) {
@@ -247,7 +251,7 @@ ipv6_text(const char *hex, char out[INET6_ADDRSTRLEN])
 
 	if (strlen(hex) != IPV6_HEX_LEN)
 		return false;
-	for (int i = 0; i < 16; i++)
+	for (size_t i = 0; i < sizeof(a.s6_addr); i++)
 		if (sscanf(hex + 2 * i, "%2hhx", &a.s6_addr[i]) != 1)
 			return false;
 	return inet_ntop(AF_INET6, &a, out, INET6_ADDRSTRLEN) != NULL;
@@ -262,7 +266,7 @@ route4(const char *line)
 	int refcnt, use, metric, mtu, window, irtt;
 
 	if (sscanf(line, "%16s %X %X %X %d %d %d %X %d %d %d", iface, &d, &g,
-	    &flags, &refcnt, &use, &metric, &m, &mtu, &window, &irtt) != 11)
+	    &flags, &refcnt, &use, &metric, &m, &mtu, &window, &irtt) != ROUTE4_FIELDS)
 		return NULL;
 	ipv4_text(d, dst);
 	ipv4_text(g, gw);
@@ -280,11 +284,11 @@ route6(const char *line)
 	char iface[IFNAMSIZ + 1], dh[IPV6_HEX_LEN + 1], sh[IPV6_HEX_LEN + 1],
 	    nh[IPV6_HEX_LEN + 1];
 	char dst[INET6_ADDRSTRLEN], src[INET6_ADDRSTRLEN], hop[INET6_ADDRSTRLEN];
-	char dlen[16], slen[16];
+	char dlen[PREFIXLEN_BUF], slen[PREFIXLEN_BUF];
 	unsigned int dl, sl, metric, refcnt, use, flags;
 
 	if (sscanf(line, "%32s %x %32s %x %32s %x %x %x %x %16s", dh, &dl, sh,
-	    &sl, nh, &metric, &refcnt, &use, &flags, iface) != 10)
+	    &sl, nh, &metric, &refcnt, &use, &flags, iface) != ROUTE6_FIELDS)
 		return NULL;
 	if (!ipv6_text(dh, dst) || !ipv6_text(sh, src) || !ipv6_text(nh, hop))
 		return NULL;

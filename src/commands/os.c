@@ -105,9 +105,10 @@ os_release_unquote(char *v)
 /*
  * qemu-ga parses the file as a GLib key file under a made-up
  * [os-release] group: blank lines and '#' comments are skipped, "[...]"
- * starts another group (whose keys are then ignored), spaces around the
- * key and before the value are dropped, and any other line without '='
- * makes the whole file invalid. A later key overrides an earlier one.
+ * starts another group (whose keys are ignored until "[os-release]"),
+ * spaces around the key and before the value are dropped, and any other
+ * line without '=' makes the whole file invalid. A later key overrides an
+ * earlier one.
  */
 static json_t *
 os_release_parse(char *text)
@@ -131,7 +132,7 @@ os_release_parse(char *text)
 		if (*line == '\0' || *line == '#')
 			continue;
 		if (*line == '[') {
-			in_group = false;
+			in_group = strcmp(line, "[os-release]") == 0;
 			continue;
 		}
 		eq = strchr(line, '=');
@@ -154,23 +155,26 @@ os_release_parse(char *text)
 }
 
 static json_t *
+os_release_load_file(const char *path)
+{
+	char *text = read_small_file(path, OS_RELEASE_MAX);
+	json_t *raw = text ? os_release_parse(text) : NULL;
+
+	free(text);
+	return raw;
+}
+
+/* An unreadable or invalid /etc/os-release falls back to /usr/lib's. */
+static json_t *
 os_release_load(void)
 {
 	const char *env = getenv("QGA_OS_RELEASE");
-	char *text = NULL;
-	json_t *raw = NULL;
+	json_t *raw;
 
-	if (env != NULL) {
-		text = read_small_file(env, OS_RELEASE_MAX);
-	} else {
-		text = read_small_file("/etc/os-release", OS_RELEASE_MAX);
-		if (text == NULL)
-			text = read_small_file("/usr/lib/os-release", OS_RELEASE_MAX);
-	}
-	if (text != NULL)
-		raw = os_release_parse(text);
-	free(text);
-	return raw;
+	if (env != NULL)
+		return os_release_load_file(env);
+	raw = os_release_load_file("/etc/os-release");
+	return raw ? raw : os_release_load_file("/usr/lib/os-release");
 }
 
 json_t *
@@ -246,7 +250,7 @@ qmp_guest_get_users(struct qga_ctx *ctx, struct qga_error *err)
 		memcpy(name, ut->ut_user, sizeof(ut->ut_user));
 		name[sizeof(ut->ut_user)] = '\0';
 		t = (double)ut->ut_tv.tv_sec + (double)ut->ut_tv.tv_usec / 1e6;
-		u = json_object_get(index, name);
+		u = json_object_get(index, name);	/* any bytes: _nocheck */
 		if (u != NULL) {
 			/* The earliest login of the user is reported. */
 			if (t < json_real_value(json_object_get(u, "login-time")))
@@ -259,7 +263,7 @@ qmp_guest_get_users(struct qga_ctx *ctx, struct qga_error *err)
 		free(clean);
 		if (u == NULL)
 			continue;
-		json_object_set(index, name, u);
+		json_object_set_nocheck(index, name, u);
 		sysinfo_list_add(&users, u);
 	}
 	endutxent();

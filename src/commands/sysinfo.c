@@ -1,5 +1,4 @@
 /* Paths under /sys and /proc, bounded reply lists: see sysinfo.h. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,21 +100,4 @@ sysinfo_array_reverse(json_t *array)
 		json_array_set_new(array, i, b);
 		json_array_set_new(array, n - 1 - i, a);
 	}
-}
-
-long long
-sysinfo_parse_ll(const char *s)
-{
-	char *end;
-	long long v;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	return v;
 }

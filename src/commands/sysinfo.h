@@ -50,8 +50,4 @@ bool	 sysinfo_list_add(struct sysinfo_list *l, json_t *elem);
 /* Reverse in place (qemu-ga prepends in some commands). */
 void	 sysinfo_array_reverse(json_t *array);
 
-/* Parse a non-negative decimal, as found in sysfs and proc; -1 when s
- * holds no digits. */
-long long	 sysinfo_parse_ll(const char *s);
-
 #endif

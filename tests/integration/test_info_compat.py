@@ -6,12 +6,13 @@ numbers, users). Known differences come from tests/compat-allowlist.json,
 each with its reason; an unlisted difference fails.
 
 qgad: $QGA_QGAD, else $QGA_AGENT when it is qgad, else build/qgad.
-qemu-ga: $QGA_QEMU_GA, else /usr/sbin/qemu-ga. Skipped when either is
-missing."""
+qemu-ga: $QGA_QEMU_GA, else $QGA_AGENT when it is qemu-ga, else
+/usr/sbin/qemu-ga. Skipped when either is missing."""
 import json
 import os
 import re
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
@@ -37,7 +38,8 @@ def find_qgad():
 
 
 QGAD = find_qgad()
-QEMU_GA = os.environ.get('QGA_QEMU_GA', '/usr/sbin/qemu-ga')
+QEMU_GA = os.environ.get('QGA_QEMU_GA') or (
+    qgatest.AGENT if qgatest.is_qemu_ga() else '/usr/sbin/qemu-ga')
 
 # Per command: JSON paths (regular expressions) whose values change from
 # one call to the next; only their type is compared there.
@@ -92,14 +94,14 @@ def diff(a, b, volatile, path='$'):
     return []
 
 
-def setUpModule():
+def skip_reason():
     if QGAD is None or not os.access(QEMU_GA, os.X_OK):
-        raise unittest.SkipTest('needs both qgad and %s' % QEMU_GA)
+        return 'needs both qgad and %s' % QEMU_GA
     # A qgad package can divert /usr/sbin/qemu-ga to itself: comparing
     # qgad with qgad proves nothing.
     if os.path.basename(os.path.realpath(QEMU_GA)) != 'qemu-ga':
-        raise unittest.SkipTest('%s is %s, not qemu-ga' %
-                                (QEMU_GA, os.path.realpath(QEMU_GA)))
+        return '%s is %s, not qemu-ga' % (QEMU_GA, os.path.realpath(QEMU_GA))
+    return None
 
 
 class Compat(unittest.TestCase):
@@ -120,20 +122,22 @@ class Compat(unittest.TestCase):
         cls.qgad.stop()
         cls.qga.stop()
 
-    def allowed(self, command, path):
+    def allowed(self, command, path, case=None, what=''):
         for e in self.allow:
             if (e['command'] == command and re.search(e['path'], path)
+                    and e.get('case') in (None, case)
+                    and e.get('difference', '') in what
                     and self.qga_version.startswith(e['agent'])):
                 self.assertTrue(e.get('reason'), e)
                 return True
         return False
 
-    def compare(self, command, args=None):
+    def compare(self, command, args=None, case=None, a=None, b=None):
         # The machine may change between the two calls (other tests attach
         # loop devices, links come and go): a difference must persist.
         for _ in range(3):
-            ra = self.a.cmd(command, args)
-            rb = self.b.cmd(command, args)
+            ra = (a or self.a).cmd(command, args)
+            rb = (b or self.b).cmd(command, args)
             if 'return' not in ra or 'return' not in rb or not diff(
                     ra['return'], rb['return'], VOLATILE_PATHS.get(command, [])):
                 break
@@ -152,12 +156,36 @@ class Compat(unittest.TestCase):
         self.assertEqual(check(rb['return'], ret), [], 'qemu-ga ' + command)
         diffs = [d for d in diff(ra['return'], rb['return'],
                                  VOLATILE_PATHS.get(command, []))
-                 if not self.allowed(command, d[0])]
+                 if not self.allowed(command, d[0], case, d[1])]
         self.assertEqual(diffs, [], command)
         return ra['return'], rb['return']
 
     def test_osinfo(self):
         self.compare('guest-get-osinfo')
+
+    def test_osinfo_files(self):
+        cases = {
+            'upstream-test-data': None,
+            'quoting': ('# comment\nID=plain;rest\nNAME=two words\n'
+                        "PRETTY_NAME='single quoted'\nVERSION = \"spaced\"\n"
+                        'VERSION_ID="a\\nb\\"c"\n[other]\nVARIANT=no\n'),
+            'not-a-key-file': 'ID=x\njunk\n',
+            'unterminated-quote': 'NAME="abc\nID="a\\\\b\\"c\n',
+        }
+        with tempfile.TemporaryDirectory() as d:
+            for case, text in cases.items():
+                path = os.path.join(TESTS, 'data', 'test-os-release')
+                if text is not None:
+                    path = os.path.join(d, case)
+                    with open(path, 'w') as f:
+                        f.write(text)
+                env = {'QGA_OS_RELEASE': path}
+                with Agent(binary=QGAD, env=env) as x, \
+                        Agent(binary=QEMU_GA, env=env) as y:
+                    ca, cb = connect(x), connect(y)
+                    self.compare('guest-get-osinfo', case=case, a=ca, b=cb)
+                    ca.close()
+                    cb.close()
 
     def test_host_name(self):
         self.compare('guest-get-host-name')
@@ -232,4 +260,7 @@ class DiffSelfTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
+    if skip_reason():
+        print('SKIP: ' + skip_reason())
+        sys.exit(77)	# meson's "skipped"
     unittest.main(verbosity=2)

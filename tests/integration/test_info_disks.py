@@ -104,6 +104,18 @@ class Disks(InfoAgentTest):
             self.assertIn('address', d, d['name'])
             addr = d['address']
             self.assertEqual(addr['dev'], d['name'])
+            if 'serial' in addr:
+                attr = os.path.join(sysdir, 'serial')
+                udev = '/run/udev/data/b%s' % open(
+                    os.path.join(sysdir, 'dev')).read().strip()
+                known = []
+                if os.path.exists(attr):
+                    known.append(open(attr).read().strip())
+                if os.path.exists(udev):
+                    known += [l[len('E:ID_SERIAL='):].strip()
+                              for l in open(udev)
+                              if l.startswith('E:ID_SERIAL=')]
+                self.assertIn(addr['serial'], known)
             pci = pci_controller(real)
             if pci is not None:
                 self.assertEqual(addr['pci-controller'], pci)

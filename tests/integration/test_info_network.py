@@ -8,10 +8,14 @@ import socket
 import struct
 import subprocess
 import sys
+import shutil
+import signal
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
+import qgatest  # noqa: E402
 from qgatest import Agent, is_qemu_ga, main, require_qgad  # noqa: E402
 from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
@@ -32,9 +36,9 @@ def netdev():
     return out
 
 
-def ip_addrs():
+def ip_addrs(prefix=()):
     """{ifname: [(address, type, prefix), ...]} from iproute2."""
-    data = json.loads(subprocess.run(['ip', '-j', 'addr'], check=True,
+    data = json.loads(subprocess.run(list(prefix) + ['ip', '-j', 'addr'], check=True,
                                      capture_output=True, text=True).stdout)
     out = {}
     for link in data:
@@ -155,6 +159,81 @@ class Routes(InfoAgentTest):
                             sorted(key(r) for r in after)))
         self.assertTrue(any(r['version'] == 4 for r in routes) or
                         len(before) == 0)
+
+
+N_LINKS = 120
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which('unshare') and
+                     shutil.which('nsenter'), 'needs root, unshare, nsenter')
+class ManyInterfaces(unittest.TestCase):
+    """The agent in a network namespace of its own with many links,
+    IPv4 label aliases (separate names in getifaddrs) and links without
+    addresses; checked against iproute2 in the same namespace."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        batch = os.path.join(d, 'batch')
+        with open(batch, 'w') as f:
+            f.write('link set lo up\n')
+            for i in range(N_LINKS):
+                f.write('link add t%d type ifb\nlink set t%d up\n' % (i, i))
+                if i % 3:
+                    f.write('addr add 10.%d.%d.1/%d dev t%d\n'
+                            % (i >> 8, i & 255, 16 + i % 15, i))
+                if i % 3 == 2:
+                    f.write('addr add 10.%d.%d.2/32 dev t%d label t%d:al\n'
+                            % (i >> 8, i & 255, i, i))
+                    f.write('addr add fd00:%x::1/%d dev t%d nodad\n'
+                            % (i, 48 + i % 80, i))
+        cls.sock = os.path.join(d, 'sock')
+        cls.log = open(os.path.join(d, 'log'), 'wb')
+        cls.proc = subprocess.Popen(
+            ['unshare', '-n', 'sh', '-c', 'ip -batch "$0" && exec "$@"', batch,
+             qgatest.AGENT, '-m', 'unix-listen', '-p', cls.sock, '-t', d],
+            cwd=d, stdin=subprocess.DEVNULL, stdout=cls.log, stderr=cls.log,
+            env=dict(os.environ, QGA_CONF=os.path.join(d, 'none.conf')))
+        deadline = time.time() + 60
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(cls.sock)
+                cls.c = qgatest.Conn(cls.sock)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.time() > deadline or cls.proc.poll() is not None:
+                    raise RuntimeError('agent in a netns did not start')
+                time.sleep(0.05)
+        cls.ns = ['nsenter', '-t', str(cls.proc.pid), '-n']
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+        cls.proc.send_signal(signal.SIGTERM)
+        cls.proc.wait(10)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def test_every_link_and_address(self):
+        ifs = self.c.ok('guest-network-get-interfaces')
+        check_return(self, 'guest-network-get-interfaces', ifs)
+        want = ip_addrs(self.ns)
+        names = [i['name'] for i in ifs]
+        self.assertEqual(len(names), len(set(names)))
+        for i in range(N_LINKS):
+            self.assertIn('t%d' % i, names)
+            if i % 3 == 2:
+                self.assertIn('t%d:al' % i, names)
+        for i in ifs:
+            got = sorted((a['ip-address'], a['ip-address-type'], a['prefix'])
+                         for a in i.get('ip-addresses', []))
+            self.assertEqual(got, sorted(want.get(i['name'], [])), i['name'])
+            # Aliases are not in /proc/net/dev: no statistics for them.
+            self.assertEqual('statistics' in i,
+                             'ip-addresses' in i and ':' not in i['name'],
+                             i['name'])
 
 
 LIBVIRT_MAX_REPLY = 10 * 1024 * 1024

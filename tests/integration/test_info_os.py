@@ -218,6 +218,27 @@ class OsReleaseFile(unittest.TestCase):
         self.assertEqual(os_release_reference(text), want)
         self.assertEqual(self.osinfo(text), want)
 
+    def test_other_groups_are_ignored(self):
+        text = 'ID=a\n[other]\nNAME=no\n[os-release]\nVERSION=yes\n'
+        self.assertEqual(self.osinfo(text), {'id': 'a', 'version': 'yes'})
+
+    @require_qgad
+    def test_unterminated_quote(self):
+        # qemu-ga leaves stale bytes here (see tests/compat-allowlist.json).
+        self.assertEqual(self.osinfo('NAME="abc\nID="a\\\\b\\"c\n'),
+                         {'name': 'abc', 'id': 'a\\b"c'})
+
+    @require_qgad
+    def test_size_limit(self):
+        # OS_RELEASE_MAX (64 KiB) in src/commands/os.c: at it the file is
+        # read, past it the file is ignored (qemu-ga has no limit).
+        limit = 64 * 1024
+        head = 'ID=big\n'
+        at = head + '#' * (limit - len(head) - 1) + '\n'
+        self.assertEqual(len(at), limit)
+        self.assertEqual(self.osinfo(at), {'id': 'big'})
+        self.assertEqual(self.osinfo(at + '\n'), {})
+
     def test_later_key_wins(self):
         self.assertEqual(self.osinfo('ID=one\nID=two\n'), {'id': 'two'})
 
