@@ -151,6 +151,19 @@ qga_value_check(const struct qga_type *t, json_t *v, const char *path,
 	return -1;
 }
 
+uint64_t
+qga_json_uint64(const json_t *v)
+{
+	/* qemu wraps negative values into uint64 the same way. */
+	if (json_is_integer(v))
+		return (uint64_t)json_integer_value(v);
+	/* Above INT64_MAX the value is a double; UINT64_MAX rounds to 2^64,
+	 * which a plain conversion would turn into anything. */
+	if (json_real_value(v) >= 18446744073709551616.0)
+		return UINT64_MAX;
+	return (uint64_t)json_real_value(v);
+}
+
 static void
 store(const struct qga_member *m, json_t *v, char *out)
 {
@@ -166,13 +179,7 @@ store(const struct qga_member *m, json_t *v, char *out)
 		*(int64_t *)field = json_integer_value(v);
 		break;
 	case QGA_T_UINT64:
-		/* qemu wraps negative values into uint64 the same way. */
-		if (json_is_integer(v))
-			*(uint64_t *)field = (uint64_t)json_integer_value(v);
-		else if (json_real_value(v) >= 18446744073709551616.0)
-			*(uint64_t *)field = UINT64_MAX;
-		else
-			*(uint64_t *)field = (uint64_t)json_real_value(v);
+		*(uint64_t *)field = qga_json_uint64(v);
 		break;
 	case QGA_T_BOOL:
 		*(bool *)field = json_is_true(v);

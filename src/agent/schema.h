@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "error.h"
@@ -72,6 +73,10 @@ int	qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
 /* Check that v has the shape of type t (used by tests for replies, too). */
 int	qga_value_check(const struct qga_type *t, json_t *v, const char *path,
 	    struct qga_error *err);
+
+/* The value of a JSON number already checked as a uint64 member (nested
+ * members reach handlers as JSON). */
+uint64_t qga_json_uint64(const json_t *v);
 
 /* Index of s in an enum, or -1. */
 int	qga_enum_lookup(const struct qga_type *t, const char *s);

@@ -242,11 +242,7 @@ qmp_guest_set_memory_blocks(const struct qga_args_guest_set_memory_blocks *args,
 	(void)err;
 	sysinfo_list_init(&list, "guest-set-memory-blocks");
 	json_array_foreach(args->mem_blks, i, b) {
-		json_t *idx = json_object_get(b, "phys-index");
-		/* uint64 above INT64_MAX arrives as a real: no such block. */
-		uint64_t index = json_is_integer(idx) ?
-		    (uint64_t)json_integer_value(idx) :
-		    (uint64_t)json_number_value(idx);
+		uint64_t index = qga_json_uint64(json_object_get(b, "phys-index"));
 
 		sysinfo_list_add(&list, write_block(index,
 		    json_is_true(json_object_get(b, "online"))));

@@ -252,6 +252,20 @@ class Requests(AgentTest):
             with self.subTest(name=name, args=args):
                 self.assertError(self.c.cmd(name, args), desc=desc)
 
+    def test_uint64_argument_range(self):
+        names = {c['name'] for c in self.c.ok('guest-info')['supported_commands']}
+        if 'guest-set-memory-blocks' not in names:
+            self.skipTest('no guest-set-memory-blocks')
+        # UINT64_MAX is a valid uint64; an index that does not exist is
+        # a per-block answer, not an argument error.
+        r = self.c.cmd('guest-set-memory-blocks',
+                       {'mem-blks': [{'phys-index': 18446744073709551615, 'online': True}]})
+        self.assertIn('return', r)
+        self.assertEqual(r['return'][0]['response'], 'not-found')
+        r = self.c.cmd('guest-set-memory-blocks',
+                       {'mem-blks': [{'phys-index': 1.5, 'online': True}]})
+        self.assertError(r)
+
     def test_id_any_value(self):
         for ident in ('s', 0, -1, 1.5, None, [1, {'a': 'b'}], {'x': [True]}):
             with self.subTest(id=ident):
