@@ -100,10 +100,53 @@ qga_ctx_session(struct qga_ctx *a)
 
 /* ---- output ---- */
 
+/* Write what the client takes of p, waiting while it reads along (up to
+ * QGA_OUT_STALL_MS without progress); returns the bytes written. */
+static size_t
+write_while_read(int fd, const char *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+		if (w > 0) {
+			done += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			if (poll(&pfd, 1, QGA_OUT_STALL_MS) > 0)
+				continue;
+		}
+		break;
+	}
+	return done;
+}
+
+/*
+ * Serialise into the output buffer, except that a big piece (the base64
+ * of a guest-file-read) goes from jansson's string straight to a client
+ * that reads along, after whatever was queued before it. perf of a
+ * 16 MiB read: copying it into the buffer touched 22-32 MB of fresh
+ * pages per reply. What the client does not take is buffered as before.
+ */
 static int
 dump_cb(const char *buffer, size_t size, void *data)
 {
-	return buf_append(data, buffer, size) < 0 ? -1 : 0;
+	struct qga_ctx *a = data;
+	size_t done = 0;
+
+	if (size >= QGA_OUT_DIRECT && a->ch.fd >= 0 && !a->host_waiting) {
+		if (a->out_off < a->out.len)
+			a->out_off += write_while_read(a->ch.fd,
+			    a->out.data + a->out_off, a->out.len - a->out_off);
+		if (a->out_off == a->out.len)
+			done = write_while_read(a->ch.fd, buffer, size);
+		a->out_direct += done;
+	}
+	return buf_append(&a->out, buffer + done, size - done) < 0 ? -1 : 0;
 }
 
 static void
@@ -115,19 +158,23 @@ queue_reply(struct qga_ctx *a, json_t *reply)
 		buf_putc(&a->out, (char)0xFF);
 		a->delimit = false;
 	}
-	/* Serialise straight into the output buffer: no extra copy of large
-	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
-	if (json_dump_callback(reply, dump_cb, &a->out,
+	/* ENSURE_ASCII and the default separators are qemu-ga's. */
+	a->out_direct = 0;
+	if (json_dump_callback(reply, dump_cb, a,
 	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
-		a->out.len = mark;
+		/* Out of memory. Once part of the reply is on the wire there
+		 * is nothing to take back: the client sees a cut line. */
+		if (a->out_off <= mark && a->out_direct == 0)
+			a->out.len = mark;
 		json_t *e = agent_error_reply(json_object_get(reply, "id"),
 		    QGA_ERR_GENERIC, "out of memory");
-		json_dump_callback(e, dump_cb, &a->out, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+		json_dump_callback(e, dump_cb, a, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
 		json_decref(e);
 	}
 	buf_putc(&a->out, '\n');
 	if (a->cfg->verbose)
-		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes", a->out.len - mark);
+		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes",
+		    a->out.len - mark + a->out_direct);
 }
 
 static void

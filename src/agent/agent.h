@@ -26,6 +26,10 @@
 /* Replies to requests that arrived together are written together up to
  * this many bytes. */
 #define QGA_OUT_BATCH		(64 * 1024)
+/* A piece of a reply this big goes straight to a client that reads along,
+ * without a copy in the output buffer; the client may pause this long. */
+#define QGA_OUT_DIRECT		(256 * 1024)
+#define QGA_OUT_STALL_MS	250
 /* An output buffer grown past this by a big reply is freed once sent. */
 #define QGA_OUT_KEEP		(256 * 1024)
 
@@ -39,6 +43,7 @@ struct qga_ctx {
 	struct session		 session;
 	struct buf		 out;		/* reply bytes not yet written */
 	size_t			 out_off;	/* of which this many went */
+	size_t			 out_direct;	/* reply bytes sent around it */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */
