@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +99,30 @@ qga_ctx_session(struct qga_ctx *a)
 	return &a->session;
 }
 
+/* ---- memory ---- */
+
+static void
+trim_heap(void *data)
+{
+	struct qga_ctx *a = data;
+
+	a->trim_timer = 0;
+	a->traffic = 0;
+	malloc_trim(0);
+}
+
+/* Count traffic; after a big request or reply, (re)arm the idle trim. */
+static void
+note_traffic(struct qga_ctx *a, size_t n)
+{
+	a->traffic += n;
+	if (a->traffic < QGA_TRIM_TRAFFIC)
+		return;
+	if (a->trim_timer)
+		qga_loop_del_timer(a->loop, a->trim_timer);
+	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS, trim_heap, a);
+}
+
 /* ---- output ---- */
 
 /* Write what the client takes of p, waiting while it reads along (up to
@@ -172,6 +197,7 @@ queue_reply(struct qga_ctx *a, json_t *reply)
 		json_decref(e);
 	}
 	buf_putc(&a->out, '\n');
+	note_traffic(a, a->out.len - mark + a->out_direct);
 	if (a->cfg->verbose)
 		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes",
 		    a->out.len - mark + a->out_direct);
@@ -376,6 +402,7 @@ client_io(int fd, unsigned events, void *data)
 	{
 		n = read(fd, chunk, sizeof(chunk));
 		if (n > 0) {
+			note_traffic(a, (size_t)n);
 			if (a->cfg->verbose)
 				qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
 			json_stream_feed(a->stream, chunk, (size_t)n);

@@ -30,6 +30,14 @@
  * without a copy in the output buffer; the client may pause this long. */
 #define QGA_OUT_DIRECT		(256 * 1024)
 #define QGA_OUT_STALL_MS	250
+/*
+ * Freed memory stays in the heap (main.c), so the buffers of one big
+ * request are reused by the next instead of being faulted in again; after
+ * this much traffic, this long without any gives it back to the system.
+ */
+#define QGA_TRIM_TRAFFIC	(1024 * 1024)
+#define QGA_TRIM_IDLE_MS	1000
+#define QGA_HEAP_KEEP		(256 * 1024 * 1024)
 /* An output buffer grown past this by a big reply is freed once sent. */
 #define QGA_OUT_KEEP		(256 * 1024)
 
@@ -48,6 +56,8 @@ struct qga_ctx {
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;
+	uint64_t		 trim_timer;
+	size_t			 traffic;	/* bytes in and out since a trim */
 	struct qga_command	 cmds[QGA_SCHEMA_MAX_COMMANDS];
 	bool			 allowed[QGA_SCHEMA_MAX_COMMANDS];
 	size_t			 ncmds;
