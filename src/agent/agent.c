@@ -240,6 +240,23 @@ flush_output(struct qga_ctx *a)
 }
 
 /*
+ * glibc keeps freed heap memory (and raises its mmap threshold after a big
+ * free), so the RSS after one oversized message would stay at its peak.
+ * Hand it back once nothing is half-read and the output has drained.
+ */
+static void
+trim_memory(struct qga_ctx *a)
+{
+	if (a->read_since_trim < QGA_TRIM_AFTER_BYTES || a->out.len ||
+	    json_stream_partial(a->stream))
+		return;
+	a->read_since_trim = 0;
+	if (a->out.cap > QGA_READ_CHUNK)
+		buf_free(&a->out);
+	malloc_trim(0);
+}
+
+/*
  * Handle queued requests until a reply cannot be written at once: a
  * client that does not read stops being read (bounded memory). Replies to
  * requests that are already queued wait for the next one, up to
@@ -273,6 +290,7 @@ process(struct qga_ctx *a)
 	}
 	if (a->ch.fd >= 0 && !a->host_waiting)
 		qga_loop_mod_fd(a->loop, a->ch.fd, QGA_EV_IN);
+	trim_memory(a);
 }
 
 /* ---- clients coming and going ---- */
@@ -405,6 +423,7 @@ client_io(int fd, unsigned events, void *data)
 			note_traffic(a, (size_t)n);
 			if (a->cfg->verbose)
 				qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
+			a->read_since_trim += (size_t)n;
 			json_stream_feed(a->stream, chunk, (size_t)n);
 			process(a);
 			return;

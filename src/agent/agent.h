@@ -17,6 +17,9 @@
 
 /* Bytes read from the channel at a time. */
 #define QGA_READ_CHUNK		65536
+/* After this much input, give freed memory back to the system once the
+ * reader is idle: one huge message must not leave the RSS high. */
+#define QGA_TRIM_AFTER_BYTES	(1 << 20)
 /* While the port says no host is connected, look again this often in case
  * the kernel's SIGIO for the reconnect is missed. */
 #define QGA_HOST_RECHECK_MS	1000
@@ -53,6 +56,7 @@ struct qga_ctx {
 	size_t			 out_off;	/* of which this many went */
 	size_t			 out_direct;	/* reply bytes sent around it */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
+	size_t			 read_since_trim;
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;

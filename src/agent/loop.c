@@ -275,6 +275,22 @@ reap_children(struct qga_loop *l)
 	}
 }
 
+int
+qga_loop_after_fork(struct qga_loop *l)
+{
+	int fd;
+
+	if (l->sigfd < 0)
+		return 0;
+	fd = signalfd(-1, &l->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	qga_loop_del_fd(l, l->sigfd);
+	close(l->sigfd);
+	l->sigfd = fd;
+	return qga_loop_add_fd(l, fd, QGA_EV_IN, signal_ready, l);
+}
+
 void
 qga_loop_child_reset(void)
 {
