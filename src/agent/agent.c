@@ -101,26 +101,41 @@ qga_ctx_session(struct qga_ctx *a)
 
 /* ---- memory ---- */
 
+/*
+ * glibc keeps freed heap memory (main.c tells it to keep all of it, so one
+ * transfer chunk's buffers are reused by the next instead of being faulted
+ * in again), so the RSS after a big message would stay at its peak. Hand
+ * it back once traffic has stopped for QGA_TRIM_IDLE_MS, nothing is
+ * half-read and the output has drained; otherwise look again later.
+ */
 static void
-trim_heap(void *data)
+trim_memory(void *data)
 {
 	struct qga_ctx *a = data;
 
 	a->trim_timer = 0;
-	a->traffic = 0;
+	if (a->out.len || json_stream_partial(a->stream)) {
+		a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS,
+		    trim_memory, a);
+		return;
+	}
+	a->since_trim = 0;
+	if (a->out.cap > QGA_READ_CHUNK)
+		buf_free(&a->out);
 	malloc_trim(0);
 }
 
-/* Count traffic; after a big request or reply, (re)arm the idle trim. */
+/* Count bytes in and out; past QGA_TRIM_AFTER_BYTES, (re)arm the trim. */
 static void
 note_traffic(struct qga_ctx *a, size_t n)
 {
-	a->traffic += n;
-	if (a->traffic < QGA_TRIM_TRAFFIC)
+	a->since_trim += n;
+	if (a->since_trim < QGA_TRIM_AFTER_BYTES)
 		return;
 	if (a->trim_timer)
 		qga_loop_del_timer(a->loop, a->trim_timer);
-	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS, trim_heap, a);
+	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS,
+	    trim_memory, a);
 }
 
 /* ---- output ---- */
@@ -240,23 +255,6 @@ flush_output(struct qga_ctx *a)
 }
 
 /*
- * glibc keeps freed heap memory (and raises its mmap threshold after a big
- * free), so the RSS after one oversized message would stay at its peak.
- * Hand it back once nothing is half-read and the output has drained.
- */
-static void
-trim_memory(struct qga_ctx *a)
-{
-	if (a->read_since_trim < QGA_TRIM_AFTER_BYTES || a->out.len ||
-	    json_stream_partial(a->stream))
-		return;
-	a->read_since_trim = 0;
-	if (a->out.cap > QGA_READ_CHUNK)
-		buf_free(&a->out);
-	malloc_trim(0);
-}
-
-/*
  * Handle queued requests until a reply cannot be written at once: a
  * client that does not read stops being read (bounded memory). Replies to
  * requests that are already queued wait for the next one, up to
@@ -290,7 +288,6 @@ process(struct qga_ctx *a)
 	}
 	if (a->ch.fd >= 0 && !a->host_waiting)
 		qga_loop_mod_fd(a->loop, a->ch.fd, QGA_EV_IN);
-	trim_memory(a);
 }
 
 /* ---- clients coming and going ---- */
@@ -423,7 +420,6 @@ client_io(int fd, unsigned events, void *data)
 			note_traffic(a, (size_t)n);
 			if (a->cfg->verbose)
 				qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
-			a->read_since_trim += (size_t)n;
 			json_stream_feed(a->stream, chunk, (size_t)n);
 			process(a);
 			return;

@@ -17,9 +17,12 @@
 
 /* Bytes read from the channel at a time. */
 #define QGA_READ_CHUNK		65536
-/* After this much input, give freed memory back to the system once the
- * reader is idle: one huge message must not leave the RSS high. */
+/* After this much traffic, give freed memory back to the system once the
+ * client has been idle QGA_TRIM_IDLE_MS: one huge message must not leave
+ * the RSS high. Until then it stays in the heap (main.c) for reuse. */
 #define QGA_TRIM_AFTER_BYTES	(1 << 20)
+#define QGA_TRIM_IDLE_MS	1000
+#define QGA_HEAP_KEEP		(256 * 1024 * 1024)
 /* While the port says no host is connected, look again this often in case
  * the kernel's SIGIO for the reconnect is missed. */
 #define QGA_HOST_RECHECK_MS	1000
@@ -33,14 +36,6 @@
  * without a copy in the output buffer; the client may pause this long. */
 #define QGA_OUT_DIRECT		(256 * 1024)
 #define QGA_OUT_STALL_MS	250
-/*
- * Freed memory stays in the heap (main.c), so the buffers of one big
- * request are reused by the next instead of being faulted in again; after
- * this much traffic, this long without any gives it back to the system.
- */
-#define QGA_TRIM_TRAFFIC	(1024 * 1024)
-#define QGA_TRIM_IDLE_MS	1000
-#define QGA_HEAP_KEEP		(256 * 1024 * 1024)
 /* An output buffer grown past this by a big reply is freed once sent. */
 #define QGA_OUT_KEEP		(256 * 1024)
 
@@ -56,12 +51,11 @@ struct qga_ctx {
 	size_t			 out_off;	/* of which this many went */
 	size_t			 out_direct;	/* reply bytes sent around it */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
-	size_t			 read_since_trim;
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;
 	uint64_t		 trim_timer;
-	size_t			 traffic;	/* bytes in and out since a trim */
+	size_t			 since_trim;	/* bytes in and out since a trim */
 	struct qga_command	 cmds[QGA_SCHEMA_MAX_COMMANDS];
 	bool			 allowed[QGA_SCHEMA_MAX_COMMANDS];
 	size_t			 ncmds;
