@@ -20,6 +20,10 @@
 /* After this much input, give freed memory back to the system once the
  * reader is idle: one huge message must not leave the RSS high. */
 #define QGA_TRIM_AFTER_BYTES	(1 << 20)
+/* ... once traffic has stopped for this long; until then freed memory
+ * stays in the heap (main.c) for the next chunk of a transfer. */
+#define QGA_TRIM_IDLE_MS	1000
+#define QGA_HEAP_KEEP		(256 * 1024 * 1024)
 /* While the port says no host is connected, look again this often in case
  * the kernel's SIGIO for the reconnect is missed. */
 #define QGA_HOST_RECHECK_MS	1000
@@ -83,6 +87,7 @@ struct qga_ctx {
 	struct client		*clients;
 	size_t			 nclients;
 	struct worker		*worker;
+	uint64_t		 trim_timer;
 	_Atomic bool		 frozen;	/* read by the worker's commands too */
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;

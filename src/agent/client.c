@@ -188,18 +188,38 @@ flush_output(struct client *c)
 }
 
 /*
- * glibc keeps freed heap memory, so the RSS after one oversized message
- * would stay at its peak. Hand it back once nothing is half-read and the
- * output has drained.
+ * glibc keeps freed heap memory (main.c asks it to, so that one transfer
+ * chunk's buffers are reused by the next instead of being faulted in
+ * again), so the RSS after a big message would stay at its peak. Give it
+ * back once traffic has stopped for QGA_TRIM_IDLE_MS and no client has
+ * anything half-read, queued or unsent.
  */
+static void
+trim_idle(void *data)
+{
+	struct qga_ctx *a = data;
+
+	a->trim_timer = 0;
+	for (struct client *c = a->clients; c; c = c->next)
+		if (c->out.len || c->npending || json_stream_partial(c->stream)) {
+			a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS,
+			    trim_idle, a);
+			return;
+		}
+	malloc_trim(0);
+}
+
 static void
 trim_memory(struct client *c)
 {
-	if (c->read_since_trim < QGA_TRIM_AFTER_BYTES || c->out.len ||
-	    json_stream_partial(c->stream) || c->busy)
+	struct qga_ctx *a = c->agent;
+
+	if (c->read_since_trim < QGA_TRIM_AFTER_BYTES)
 		return;
 	c->read_since_trim = 0;
-	malloc_trim(0);
+	if (a->trim_timer)
+		qga_loop_del_timer(a->loop, a->trim_timer);
+	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS, trim_idle, a);
 }
 
 static void
