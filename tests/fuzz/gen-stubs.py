@@ -38,6 +38,8 @@ def main():
         out.append('\t(void)ctx;')
         out.append('\t(void)err;')
         for key, t in args.items():
+            if isinstance(t, dict):		# an extension argument
+                t = t['type']
             f = cname(key.lstrip('*'))
             opt = key.startswith('*')
             cond = 'args->has_%s' % f if opt else None
