@@ -120,11 +120,12 @@ queue_reply(struct qga_ctx *a, json_t *reply)
 	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
 	if (json_dump_callback(reply, dump_cb, &a->out,
 	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
+		/* A reply that cannot be written out is an error reply
+		 * still: no JSON to build, so no allocation but the text's. */
+		static const char oom[] = "{\"error\": {\"class\": \"GenericError\", "
+		    "\"desc\": \"out of memory\"}}";
 		a->out.len = mark;
-		json_t *e = agent_error_reply(json_object_get(reply, "id"),
-		    QGA_ERR_GENERIC, "out of memory");
-		json_dump_callback(e, dump_cb, &a->out, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		json_decref(e);
+		buf_append(&a->out, oom, sizeof(oom) - 1);
 	}
 	buf_putc(&a->out, '\n');
 	if (a->cfg->verbose)
