@@ -26,6 +26,11 @@
 /* Delay between attempts to reopen the channel with --retry-path. */
 #define QGA_RETRY_INTERVAL_MS	5000
 #define QGA_MAX_EXIT_HOOKS	16
+/* Replies to requests that arrived together are written together up to
+ * this many bytes. */
+#define QGA_OUT_BATCH		(64 * 1024)
+/* An output buffer grown past this by a big reply is freed once sent. */
+#define QGA_OUT_KEEP		(256 * 1024)
 
 struct qga_ctx {
 	struct qga_config	*cfg;
@@ -35,8 +40,8 @@ struct qga_ctx {
 	enum channel_kind	 kind;
 	struct json_stream	*stream;
 	struct session		 session;
-	struct buf		 out;		/* replies being written */
-	size_t			 out_sent;	/* bytes of out already written */
+	struct buf		 out;		/* reply bytes not yet written */
+	size_t			 out_off;	/* of which this many went */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
 	size_t			 read_since_trim;
 	bool			 frozen;

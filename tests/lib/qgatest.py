@@ -25,7 +25,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
-AGENT = os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad')
+AGENT = os.path.abspath(os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad'))
 WRAPPER = os.environ.get('QGA_AGENT_WRAPPER', '').split()
 TIMEOUT = float(os.environ.get('QGA_TEST_TIMEOUT', '30' if WRAPPER else '10'))
 
@@ -87,10 +87,19 @@ class Conn:
     def __init__(self, path, timeout=TIMEOUT):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        # A bytearray, searched only where new data arrived: reading a
-        # 64 MiB reply stays linear (bytes += and a full search per
-        # recv made it quadratic: minutes of CPU).
+        # The socket file appears at bind(), a moment before listen().
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
+        # A bytearray, searched only where new data arrived, consumed from
+        # the front (cheap for bytearray): reading a 64 MiB reply and
+        # reading 100k pipelined replies both stay linear.
         self.buf = bytearray()
 
     def close(self):
@@ -106,6 +115,8 @@ class Conn:
         old = self.sock.gettimeout()
         if timeout is not None:
             self.sock.settimeout(timeout)
+        if not isinstance(self.buf, bytearray):     # set by a helper
+            self.buf = bytearray(self.buf)
         try:
             start = 0
             while True:
