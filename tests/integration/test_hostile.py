@@ -12,14 +12,16 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import (AgentTest, is_qemu_ga, main, require_qgad,  # noqa: E402
-                     proc_fds, proc_rss_kb, wrapped)
+from qgatest import (AgentTest, b64, is_qemu_ga, main,  # noqa: E402
+                     proc_fds, proc_rss_kb, require_qgad, wrapped)
 
 MiB = 1 << 20
 # How far above the baseline RSS may be after a case: the limits let one
@@ -424,6 +426,53 @@ class Hostile(AgentTest):
         self.assertIn({'return': {}, 'id': 1}, errs)
         self.assertTrue(all('error' in e for e in errs if e != {'return': {}, 'id': 1}))
         self.assertHealthy()
+
+
+class FullDisk(AgentTest):
+    """guest-file-write onto a full filesystem (a 64 KiB tmpfs): an error,
+    never a success that claims bytes the disk did not take. What stdio
+    buffers is only reported at the flush (qemu-ga does the same)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mnt = tempfile.mkdtemp(prefix='qga-full-')
+        if os.geteuid() != 0 or subprocess.call(
+                ['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', cls.mnt],
+                stderr=subprocess.DEVNULL) != 0:
+            os.rmdir(cls.mnt)
+            raise unittest.SkipTest('needs root to mount a small tmpfs')
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            subprocess.call(['umount', cls.mnt])
+            os.rmdir(cls.mnt)
+
+    def test_write_past_full(self):
+        if not {'guest-file-open', 'guest-file-write'} <= {
+                x['name'] for x in self.c.ok('guest-info')['supported_commands']}:
+            self.skipTest('no guest-file-write in this agent')
+        path = os.path.join(self.mnt, 'f')
+        h = self.c.ok('guest-file-open', {'path': path, 'mode': 'w'})
+        r = self.c.cmd('guest-file-write',
+                       {'handle': h, 'buf-b64': b64(b'x' * 100000)})
+        self.assertError(r, GENERIC, contains='No space left on device')
+        for size in (1000, 70000, 1):
+            r = self.c.cmd('guest-file-write',
+                           {'handle': h, 'buf-b64': b64(b'y' * size)})
+            if 'return' in r:
+                # Never a count other than all of it on success.
+                self.assertEqual(r['return']['count'], size)
+            else:
+                self.assertError(r, GENERIC, contains='No space left on device')
+        r = self.c.cmd('guest-file-flush', {'handle': h})
+        self.assertError(r, GENERIC, contains='No space left on device')
+        self.c.cmd('guest-file-close', {'handle': h})
+        self.assertLessEqual(os.path.getsize(path), 64 * 1024)
+        self.assertEqual(self.c.cmd('guest-ping', id=1), {'return': {}, 'id': 1})
 
 
 def cpu_seconds(pid):
