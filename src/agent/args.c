@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "utf8.h"
 
 static const char *
 expected(const struct qga_type *t)
@@ -220,8 +221,8 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 {
 	const char *key;
 	json_t *v;
-	char *path;
-	size_t i;
+	char *path, *shown;
+	size_t i, keylen;
 	int rc = 0;
 
 	for (i = 0; i < t->count && rc == 0; i++) {
@@ -246,13 +247,16 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 	}
 	if (rc < 0)
 		return rc;
-	json_object_foreach(obj, key, v) {
+	json_object_keylen_foreach(obj, key, keylen, v) {
 		for (i = 0; i < t->count; i++)
 			if (strcmp(t->members[i].name, key) == 0 &&
 			    member_exists(&t->members[i], negotiated))
 				break;
-		if (i == t->count) {
-			path = member_path(prefix, key);
+		/* "id\u0000x" is not "id": a NUL never matches a member. */
+		if (i == t->count || keylen != strlen(key)) {
+			shown = utf8_sanitize(key, keylen);
+			path = member_path(prefix, shown ? shown : key);
+			free(shown);
 			qga_error_set(err, "Parameter '%s' is unexpected",
 			    path ? path : key);
 			free(path);

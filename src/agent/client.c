@@ -151,12 +151,13 @@ client_queue(struct client *c, json_t *msg, bool delimit)
 	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
 	if (json_dump_callback(msg, dump_cb, &c->out,
 	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
-		json_t *e = agent_error_reply(json_object_get(msg, "id"),
-		    QGA_ERR_GENERIC, "out of memory");
+		/* A reply that cannot be written out is an error reply
+		 * still: no JSON to build, so no allocation but the text's. */
+		static const char oom[] = "{\"error\": {\"class\": \"GenericError\", "
+		    "\"desc\": \"out of memory\"}}";
 
 		c->out.len = mark;
-		json_dump_callback(e, dump_cb, &c->out, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		json_decref(e);
+		buf_append(&c->out, oom, sizeof(oom) - 1);
 	}
 	buf_putc(&c->out, '\n');
 	if (c->agent->cfg->verbose)
@@ -274,9 +275,17 @@ client_pump(struct client *c)
 		if (msg) {
 			struct job *j = agent_prepare(a, c, msg);
 
-			json_decref(msg);
-			if (j == NULL)
+			if (j == NULL) {
+				/* Out of memory for the job: answer still. */
+				json_t *e = agent_error_reply(json_object_get(msg, "id"),
+				    QGA_ERR_GENERIC, "out of memory");
+
+				json_decref(msg);
+				client_queue(c, e, false);
+				json_decref(e);
 				continue;
+			}
+			json_decref(msg);
 			if (j->oob) {
 				/* Out of band: answered now, ahead of the queue. */
 				run_inline(c, j);

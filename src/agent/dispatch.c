@@ -10,11 +10,18 @@
 #include "log.h"
 #include "utf8.h"
 
+/* Made at start-up, so that running out of memory still gets a reply. */
+static json_t *oom_reply;
+
 void
 agent_commands_init(struct qga_ctx *a)
 {
 	const struct qga_config *cfg = a->cfg;
 	size_t n = qga_schema_commands(a->cmds, QGA_SCHEMA_MAX_COMMANDS), k = 0;
+
+	if (oom_reply == NULL)
+		oom_reply = json_pack("{s:{s:s,s:s}}", "error", "class",
+		    QGA_ERR_GENERIC, "desc", "out of memory");
 
 	for (size_t i = 0; i < n; i++) {
 		const struct qga_command *c = &a->cmds[i];
@@ -81,13 +88,17 @@ agent_error_reply(const json_t *id, const char *cls, const char *desc)
 {
 	json_t *r = json_object();
 	/* jansson refuses invalid UTF-8 (a guest file name in an error text,
-	 * a quoted input byte): repair it rather than send an empty object. */
+	 * a quoted input byte): repair it rather than send an empty object.
+	 * No desc at all is what a failed allocation leaves. */
 	char *clean = desc ? utf8_sanitize(desc, strlen(desc)) : NULL;
 
-	if (id)
-		json_object_set(r, "id", (json_t *)id);
-	json_object_set_new(r, "error", json_pack("{s:s,s:s}", "class", cls,
-	    "desc", clean ? clean : desc ? desc : ""));
+	if (r == NULL ||
+	    (id && json_object_set(r, "id", (json_t *)id) < 0) ||
+	    json_object_set_new(r, "error", json_pack("{s:s,s:s}", "class", cls,
+	    "desc", clean ? clean : desc ? desc : "out of memory")) < 0) {
+		json_decref(r);
+		r = json_incref(oom_reply);
+	}
 	free(clean);
 	return r;
 }
@@ -284,10 +295,27 @@ agent_execute(struct qga_ctx *a, struct job *j)
 		json_decref(ret);
 		return;
 	}
+	/* No value is '{}' for a command returning that; for any other it
+	 * means the handler could not build its value. */
+	if (ret == NULL && j->cmd->returns && j->cmd->returns->kind != QGA_T_EMPTY)
+		goto oom;
+	if (ret == NULL && (ret = json_object()) == NULL)
+		goto oom;
 	j->reply = json_object();
-	json_object_set_new(j->reply, "return", ret ? ret : json_object());
-	if (j->id)
-		json_object_set(j->reply, "id", j->id);
+	if (j->reply == NULL) {
+		json_decref(ret);
+		goto oom;
+	}
+	if (json_object_set_new(j->reply, "return", ret) < 0 ||
+	    (j->id && json_object_set(j->reply, "id", j->id) < 0)) {
+		json_decref(j->reply);
+		j->reply = NULL;
+		goto oom;
+	}
+	return;
+oom:
+	qga_error_set(&err, "out of memory");
+	job_fail(j, j->id, &err);
 }
 
 json_t *

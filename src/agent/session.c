@@ -130,9 +130,13 @@ session_capabilities(struct session *s, const json_t *enable,
 			want |= 1u << j;
 			continue;
 		}
-		if (missing.len)
-			buf_append(&missing, ",", 1);
-		buf_append(&missing, name, strlen(name));
+		/* Not a silent success if the list cannot be built. */
+		if ((missing.len && buf_append(&missing, ",", 1) < 0) ||
+		    buf_append(&missing, name, strlen(name)) < 0) {
+			buf_free(&missing);
+			qga_error_set(err, "out of memory");
+			return -1;
+		}
 	}
 	if (missing.len) {
 		qga_error_set(err, "Capability %s not available", missing.data);

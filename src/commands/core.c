@@ -36,20 +36,26 @@ qmp_guest_info(struct qga_ctx *ctx, struct qga_error *err)
 {
 	const struct qga_command *cmds;
 	size_t n = qga_ctx_commands(ctx, &cmds);
-	json_t *list = json_array();
+	json_t *list = json_array(), *info;
 
-	(void)err;
 	/* qemu-ga lists the commands in reverse registration order. */
-	for (size_t i = n; i > 0; i--) {
+	for (size_t i = n; i > 0 && list; i--) {
 		const struct qga_command *c = &cmds[i - 1];
 
 		if (!qga_ctx_command_visible(ctx, c))
 			continue;
-		json_array_append_new(list, json_pack("{s:s,s:b,s:b}",
+		/* A list short of a command would be a wrong answer. */
+		if (json_array_append_new(list, json_pack("{s:s,s:b,s:b}",
 		    "name", c->name,
 		    "enabled", qga_ctx_command_enabled(ctx, c),
-		    "success-response", c->success_response));
+		    "success-response", c->success_response)) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
 	}
-	return json_pack("{s:s,s:o}", "version", QGA_COMPAT_VERSION,
-	    "supported_commands", list);
+	info = list ? json_pack("{s:s,s:o}", "version", QGA_COMPAT_VERSION,
+	    "supported_commands", list) : NULL;
+	if (info == NULL)
+		qga_error_set(err, "out of memory");
+	return info;
 }

@@ -58,15 +58,23 @@ struct json_stream {
 	bool		 discarding;	/* after a limit error: skip to the message end */
 
 	struct event	*head, **tail;
+	/* When an event cannot be allocated it takes the spare, so that its
+	 * reply (out of memory) keeps its place in the order; only if that
+	 * is gone too is it counted as lost and reported after the rest. */
+	struct event	*spare;
+	size_t		 lost;
 };
 
 static void queue_event(struct json_stream *s, json_t *msg, char *err)
 {
 	struct event *e = calloc(1, sizeof(*e));
 
+	if (e == NULL && (e = s->spare) != NULL)
+		s->spare = NULL;
 	if (e == NULL) {
 		json_decref(msg);
 		free(err);
+		s->lost++;
 		return;
 	}
 	e->msg = msg;
@@ -455,8 +463,14 @@ json_stream_new(void)
 {
 	struct json_stream *s = calloc(1, sizeof(*s));
 
-	if (s)
-		s->tail = &s->head;
+	if (s == NULL)
+		return NULL;
+	s->tail = &s->head;
+	s->spare = calloc(1, sizeof(*s->spare));
+	if (s->spare == NULL) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -482,6 +496,7 @@ json_stream_free(struct json_stream *s)
 	if (s == NULL)
 		return;
 	json_stream_reset(s);
+	free(s->spare);
 	free(s->toks);
 	buf_free(&s->tok);
 	free(s);
@@ -492,14 +507,24 @@ json_stream_next(struct json_stream *s, json_t **msg, char **err)
 {
 	struct event *e = s->head;
 
-	if (e == NULL)
-		return 0;
+	if (e == NULL) {
+		if (s->lost == 0)
+			return 0;
+		s->lost--;
+		*msg = NULL;
+		*err = NULL;
+		return 1;
+	}
 	s->head = e->next;
 	if (s->head == NULL)
 		s->tail = &s->head;
 	*msg = e->msg;
 	*err = e->err;
-	free(e);
+	if (s->spare == NULL) {
+		memset(e, 0, sizeof(*e));
+		s->spare = e;
+	} else
+		free(e);
 	return 1;
 }
 
@@ -686,8 +711,9 @@ parse_string(struct parser *p, struct token *t)
 	}
 	v = json_stringn(b.data ? b.data : "", b.len);
 	buf_free(&b);
+	/* The text was checked above: only memory can be missing here. */
 	if (v == NULL)
-		perr(p, "invalid UTF-8 sequence in string");
+		perr(p, "out of memory");
 	return v;
 oom:
 	perr(p, "out of memory");
@@ -770,8 +796,12 @@ parse_object(struct parser *p)
 			perr(p, "duplicate key");
 			goto fail;
 		}
-		json_object_setn_new(obj, json_string_value(key),
-		    json_string_length(key), val);
+		/* A member lost to memory would change the request. */
+		if (json_object_setn_new(obj, json_string_value(key),
+		    json_string_length(key), val) < 0) {
+			perr(p, "out of memory");
+			goto fail;
+		}
 		json_decref(key);
 		key = NULL;
 		t = next(p);
@@ -813,7 +843,10 @@ parse_array(struct parser *p)
 		val = parse_value(p);
 		if (val == NULL)
 			goto fail;
-		json_array_append_new(arr, val);
+		if (json_array_append_new(arr, val) < 0) {
+			perr(p, "out of memory");
+			goto fail;
+		}
 		t = next(p);
 		if (t == NULL) {
 			perr(p, "premature EOI");

@@ -29,6 +29,7 @@ void	 json_stream_feed(struct json_stream *s, const void *data, size_t len);
  * Pop the next event. Returns 1 and sets either *msg (a new reference) or
  * *err (a malloc'd description without the "JSON parse error" context
  * removed: it is the full desc qemu-ga would send), 0 when nothing is queued.
+ * Both NULL: an event was lost for want of memory (still owed a reply).
  */
 int	 json_stream_next(struct json_stream *s, json_t **msg, char **err);
 /* Forget any partial message and queued events (a new client or session). */

@@ -5,6 +5,12 @@ over the real socket.
 QGA_AGENT names the binary under test (default: build/qgad). Tests that
 only make sense for qgad call require_qgad(); a missing qemu-ga skips the
 whole file (exit code 77, meson's "skipped").
+
+QGA_AGENT_WRAPPER, when set, is a command line (split on spaces) put in
+front of the agent, e.g. "valgrind --error-exitcode=99 --leak-check=full";
+it must exec the agent in the same process (valgrind does), so signals
+and /proc/<pid> still reach it. Memory checks that read RSS are skipped
+under a wrapper (see wrapped()).
 """
 import base64
 import json
@@ -20,11 +26,38 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
 AGENT = os.path.abspath(os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad'))
-TIMEOUT = float(os.environ.get('QGA_TEST_TIMEOUT', '10'))
+WRAPPER = os.environ.get('QGA_AGENT_WRAPPER', '').split()
+TIMEOUT = float(os.environ.get('QGA_TEST_TIMEOUT', '30' if WRAPPER else '10'))
 
 
 def is_qemu_ga():
     return os.path.basename(AGENT).startswith('qemu-ga')
+
+
+def wrapped():
+    """True when the agent runs under QGA_AGENT_WRAPPER (valgrind...)."""
+    return bool(WRAPPER)
+
+
+def proc_rss_kb(pid):
+    """Resident set size of a process, in KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    raise RuntimeError('no VmRSS for %d' % pid)
+
+
+def proc_fds(pid):
+    """Open file descriptors of a process (their targets), sorted."""
+    d = '/proc/%d/fd' % pid
+    out = []
+    for n in os.listdir(d):
+        try:
+            out.append(os.readlink(os.path.join(d, n)))
+        except OSError:
+            pass
+    return sorted(out)
 
 
 def skip_unless_agent():
@@ -64,7 +97,10 @@ class Conn:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.01)
-        self.buf = b''
+        # A bytearray, searched only where new data arrived, consumed from
+        # the front (cheap for bytearray): reading a 64 MiB reply and
+        # reading 100k pipelined replies both stay linear.
+        self.buf = bytearray()
 
     def close(self):
         self.sock.close()
@@ -79,19 +115,23 @@ class Conn:
         old = self.sock.gettimeout()
         if timeout is not None:
             self.sock.settimeout(timeout)
-        # Large replies come in many chunks: look for the newline only in
-        # what just arrived, and join once (no quadratic copying).
-        parts = [self.buf]
+        if not isinstance(self.buf, bytearray):     # set by a helper
+            self.buf = bytearray(self.buf)
         try:
-            while b'\n' not in parts[-1]:
+            start = 0
+            while True:
+                end = self.buf.find(b'\n', start)
+                if end >= 0:
+                    break
+                start = len(self.buf)
                 chunk = self.sock.recv(1 << 20)
                 if not chunk:
-                    self.buf = b''.join(parts)
                     raise EOFError('agent closed the connection')
-                parts.append(chunk)
+                self.buf += chunk
         finally:
             self.sock.settimeout(old)
-        line, self.buf = b''.join(parts).split(b'\n', 1)
+        line = bytes(self.buf[:end])
+        del self.buf[:end + 1]
         return line
 
     def reply(self, timeout=None):
@@ -155,7 +195,7 @@ class Agent:
         full_env.update(env or {})
         if method_args is None:
             method_args = ['-m', 'unix-listen', '-p', self.sock]
-        cmd = [self.binary] + method_args + ['-t', self.statedir] + list(args)
+        cmd = WRAPPER + [self.binary] + method_args + ['-t', self.statedir] + list(args)
         self.stderr = open(self.log, 'wb')
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=full_env,
                                      stdin=subprocess.DEVNULL,
