@@ -17,6 +17,7 @@ struct fd_watch {
 	qga_fd_cb	 cb;
 	void		*data;
 	bool		 live;
+	unsigned	 events;	/* as last given to epoll */
 };
 
 struct timer {
@@ -126,7 +127,7 @@ qga_loop_add_fd(struct qga_loop *l, int fd, unsigned events, qga_fd_cb cb,
 	}
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	l->fds[fd] = (struct fd_watch){ fd, cb, data, true };
+	l->fds[fd] = (struct fd_watch){ fd, cb, data, true, events };
 	return 0;
 }
 
@@ -135,7 +136,16 @@ qga_loop_mod_fd(struct qga_loop *l, int fd, unsigned events)
 {
 	struct epoll_event ev = { .events = to_epoll(events), .data.fd = fd };
 
-	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	/* The agent re-arms its channel after every request: skip the
+	 * syscall when nothing changes. */
+	if (fd >= 0 && (size_t)fd < l->nfds && l->fds[fd].live &&
+	    l->fds[fd].events == events)
+		return 0;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	if (fd >= 0 && (size_t)fd < l->nfds)
+		l->fds[fd].events = events;
+	return 0;
 }
 
 void

@@ -60,7 +60,7 @@ class Conn:
             try:
                 self.sock.connect(path)
                 break
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, FileNotFoundError):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.01)
