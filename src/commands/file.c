@@ -221,15 +221,18 @@ qmp_guest_file_read(const struct qga_args_guest_file_read *args,
 		    count);
 		return NULL;
 	}
+	if (h->state == RW_WRITING) {
+		if (fflush(h->fh) == EOF) {
+			qga_error_set_errno(err, errno, "failed to flush file");
+			return NULL;
+		}
+		h->state = RW_NEW;
+	}
 	enclen = b64_encoded_len((size_t)count);
 	buf = malloc(enclen + 1);
 	if (buf == NULL) {
 		qga_error_set(err, "failed to allocate %zu bytes", enclen + 1);
 		return NULL;
-	}
-	if (h->state == RW_WRITING) {
-		fflush(h->fh);
-		h->state = RW_NEW;
 	}
 	got = fread(buf + enclen - (size_t)count, 1, (size_t)count, h->fh);
 	read_errno = errno;
@@ -347,7 +350,12 @@ qmp_guest_file_seek(const struct qga_args_guest_file_seek *args,
 		return NULL;
 	}
 	if (fseeko(h->fh, (off_t)args->offset, whence) < 0) {
-		qga_error_set_errno(err, errno, "failed to seek file");
+		int e = errno;
+
+		qga_error_set_errno(err, e, "failed to seek file");
+		/* A pipe cannot seek, and stdio does not buffer it either. */
+		if (e == ESPIPE)
+			h->state = RW_NEW;
 	} else {
 		ret = json_pack("{s:I,s:b}", "position", (json_int_t)ftello(h->fh),
 		    "eof", feof(h->fh) != 0);
