@@ -22,6 +22,9 @@
 #define EXEC_OUTPUT_MIN_ALLOC	(64 * 1024)
 /* Bytes read or written per system call. */
 #define EXEC_IO_CHUNK		(64 * 1024)
+/* Reads per wake-up: a child that writes without pause must not keep the
+ * agent from serving anything else (the loop calls back while data waits). */
+#define EXEC_READS_PER_WAKE	16
 /* PATH when neither env nor the agent has one (GLib's, less "."). */
 #define EXEC_DEFAULT_PATH	"/bin:/usr/bin"
 
@@ -124,7 +127,7 @@ output_ready(int fd, unsigned events, void *data)
 	unsigned char scratch[EXEC_IO_CHUNK];
 
 	(void)events;
-	for (;;) {
+	for (int reads = 0; reads < EXEC_READS_PER_WAKE; reads++) {
 		size_t room;
 		unsigned char *dst = stream_room(s, &room);
 		ssize_t n;

@@ -182,6 +182,25 @@ class TestLimits(ExecTest):
         self.assertTrue(s['out-truncated'])
         self.assertNotIn('err-data', s)
 
+    def test_flood_does_not_starve_the_agent(self):
+        pid = self.start('timeout', '3', 'yes', capture_output=True)
+        for _ in range(5):
+            t = time.time()
+            self.assertEqual(self.c.ok('guest-ping'), {})
+            self.assertLess(time.time() - t, 1.0)
+            time.sleep(0.2)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            s = self.big_cmd('guest-exec-status', {'pid': pid})['return']
+            if s['exited']:
+                break
+            time.sleep(0.1)
+        self.assertEqual(s['exitcode'], 124)
+        self.assertTrue(s['out-truncated'])
+        out = unb64(s['out-data'])
+        self.assertEqual(len(out), MAX_OUTPUT)
+        self.assertEqual(out[:4], b'y\ny\n')
+
     def test_stderr_past_cap(self):
         s = self.big(MAX_OUTPUT + 100000, 2)
         self.assertEqual(len(s['err-data']), MAX_OUTPUT)
