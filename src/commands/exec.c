@@ -257,7 +257,8 @@ candidates(const char *file, char **envp)
 	size_t n = 1, k = 0;
 	char **v;
 
-	if (strchr(file, '/')) {
+	/* A path, or nothing at all (execve then says ENOENT, as GLib does). */
+	if (strchr(file, '/') || *file == '\0') {
 		v = calloc(2, sizeof(*v));
 		if (v && (v[0] = strdup(file)) == NULL) {
 			free(v);

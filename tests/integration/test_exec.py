@@ -292,6 +292,12 @@ class TestArgsEnv(ExecTest):
         s = self.run_cmd(prog, 'arg1', capture_output=True)
         self.assertEqual(s['out-data'], b'run-by-sh arg1\n')
 
+    def test_empty_path(self):
+        msg = 'Failed to execute child process \u201c\u201d (No such file or directory)'
+        if is_qemu_ga():
+            msg = "Guest agent command failed, error was '%s'" % msg
+        self.assertError(self.c.cmd('guest-exec', {'path': ''}), desc=msg)
+
     def test_not_executable(self):
         prog = os.path.join(self.agent.dir, 'noexec')
         with open(prog, 'w') as f:
