@@ -299,7 +299,7 @@ candidates(const char *file, char **envp)
 	return v;
 }
 
-/* In the child: put fd on target (both may be anything, even 0-2). */
+/* In the child: make src[i] its fd i (a source may itself be 0-2). */
 static int
 child_fds(const int src[3])
 {
