@@ -17,12 +17,20 @@
 
 /* Bytes read from the channel at a time. */
 #define QGA_READ_CHUNK		65536
+/* After this much input, give freed memory back to the system once the
+ * reader is idle: one huge message must not leave the RSS high. */
+#define QGA_TRIM_AFTER_BYTES	(1 << 20)
 /* While the port says no host is connected, look again this often in case
  * the kernel's SIGIO for the reconnect is missed. */
 #define QGA_HOST_RECHECK_MS	1000
 /* Delay between attempts to reopen the channel with --retry-path. */
 #define QGA_RETRY_INTERVAL_MS	5000
 #define QGA_MAX_EXIT_HOOKS	16
+/* Replies to requests that arrived together are written together up to
+ * this many bytes. */
+#define QGA_OUT_BATCH		(64 * 1024)
+/* An output buffer grown past this by a big reply is freed once sent. */
+#define QGA_OUT_KEEP		(256 * 1024)
 
 struct qga_ctx {
 	struct qga_config	*cfg;
@@ -33,7 +41,9 @@ struct qga_ctx {
 	struct json_stream	*stream;
 	struct session		 session;
 	struct buf		 out;		/* reply bytes not yet written */
+	size_t			 out_off;	/* of which this many went */
 	bool			 delimit;	/* prefix the next reply with 0xFF */
+	size_t			 read_since_trim;
 	bool			 frozen;
 	bool			 host_waiting;	/* serial port without a host */
 	uint64_t		 recheck_timer;

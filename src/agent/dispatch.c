@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "utf8.h"
 
 void
 agent_commands_init(struct qga_ctx *a)
@@ -68,11 +69,15 @@ json_t *
 agent_error_reply(const json_t *id, const char *cls, const char *desc)
 {
 	json_t *r = json_object();
+	/* jansson refuses invalid UTF-8 (a guest file name in an error text,
+	 * a quoted input byte): repair it rather than send an empty object. */
+	char *clean = desc ? utf8_sanitize(desc, strlen(desc)) : NULL;
 
 	if (id)
 		json_object_set(r, "id", (json_t *)id);
 	json_object_set_new(r, "error", json_pack("{s:s,s:s}", "class", cls,
-	    "desc", desc ? desc : ""));
+	    "desc", clean ? clean : desc ? desc : ""));
+	free(clean);
 	return r;
 }
 
@@ -83,6 +88,15 @@ fail(const json_t *id, struct qga_error *err)
 
 	qga_error_clear(err);
 	return r;
+}
+
+/* A name for an error text: a C string cannot hold its NULs, so they
+ * show as U+FFFD (qemu's text has the NUL itself). */
+static const char *
+nul_visible(const char *s, size_t len, char **shown)
+{
+	*shown = utf8_sanitize(s, len);
+	return *shown ? *shown : s;
 }
 
 static bool
@@ -99,6 +113,8 @@ agent_dispatch(struct qga_ctx *a, json_t *req)
 	const struct qga_command *cmd;
 	json_t *id, *args = NULL, *v, *ret, *reply;
 	const char *key, *name = NULL;
+	size_t keylen, namelen = 0;
+	char *shown;
 	bool warn;
 	void *argbuf;
 
@@ -107,13 +123,21 @@ agent_dispatch(struct qga_ctx *a, json_t *req)
 		return fail(NULL, &err);
 	}
 	id = json_object_get(req, "id");
-	json_object_foreach(req, key, v) {
+	/* A name with a NUL in it is never the name its C prefix spells. */
+	json_object_keylen_foreach(req, key, keylen, v) {
+		if (keylen != strlen(key)) {
+			qga_error_set(&err, "QMP input member '%s' is unexpected",
+			    nul_visible(key, keylen, &shown));
+			free(shown);
+			return fail(id, &err);
+		}
 		if (strcmp(key, "execute") == 0) {
 			if (!json_is_string(v)) {
 				qga_error_set(&err, "QMP input member 'execute' must be a string");
 				return fail(id, &err);
 			}
 			name = json_string_value(v);
+			namelen = json_string_length(v);
 		} else if (strcmp(key, "arguments") == 0) {
 			if (!json_is_object(v)) {
 				qga_error_set(&err, "QMP input member 'arguments' must be an object");
@@ -129,10 +153,12 @@ agent_dispatch(struct qga_ctx *a, json_t *req)
 		qga_error_set(&err, "QMP input lacks member 'execute'");
 		return fail(id, &err);
 	}
-	cmd = lookup(a, name);
+	cmd = namelen == strlen(name) ? lookup(a, name) : NULL;
 	if (cmd == NULL) {
 		qga_error_set_class(&err, QGA_ERR_NOT_FOUND,
-		    "The command %s has not been found", name);
+		    "The command %s has not been found",
+		    nul_visible(name, namelen, &shown));
+		free(shown);
 		return fail(id, &err);
 	}
 	if (!qga_ctx_command_enabled(a, cmd)) {

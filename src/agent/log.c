@@ -1,8 +1,11 @@
 /* Logging: "<seconds>.<microseconds>: <level>: <message>" lines, or syslog. */
+#include <paths.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -53,6 +56,27 @@ syslog_priority(enum qga_log_level level)
 	}
 }
 
+/*
+ * With no syslog socket, every vsyslog() costs glibc a socket(), connect()
+ * and close() only to drop the message (guest-ping logs on every call).
+ * Look for the socket at most once a second instead; with one, vsyslog()
+ * runs as before and glibc keeps its connection.
+ */
+static bool
+syslog_present(void)
+{
+	static time_t next_check;
+	static bool present;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (now.tv_sec >= next_check) {
+		present = access(_PATH_LOG, F_OK) == 0;
+		next_check = now.tv_sec + 1;
+	}
+	return present;
+}
+
 void
 qga_log(enum qga_log_level level, const char *fmt, ...)
 {
@@ -80,7 +104,7 @@ qga_slog(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_paused)
+	if (log_paused || !syslog_present())
 		return;
 	va_start(ap, fmt);
 	vsyslog(LOG_INFO, fmt, ap);

@@ -14,7 +14,9 @@ enum qga_log_level {
 	QGA_LOG_DEBUG	 = 1 << 5,
 };
 
-#define QGA_LOG_DEFAULT	(QGA_LOG_ERROR | QGA_LOG_CRITICAL)
+/* qemu-ga logs only errors by default; qgad adds warnings, so that the
+ * once-per-session warning about clients that do not negotiate is seen. */
+#define QGA_LOG_DEFAULT	(QGA_LOG_ERROR | QGA_LOG_CRITICAL | QGA_LOG_WARNING)
 #define QGA_LOG_ALL	0x3f
 
 /* Where log lines go: a stream (stderr or the log file), or syslog. */

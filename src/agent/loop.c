@@ -17,6 +17,7 @@ struct fd_watch {
 	qga_fd_cb	 cb;
 	void		*data;
 	bool		 live;
+	unsigned	 events;	/* as last given to epoll */
 };
 
 struct timer {
@@ -126,7 +127,7 @@ qga_loop_add_fd(struct qga_loop *l, int fd, unsigned events, qga_fd_cb cb,
 	}
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	l->fds[fd] = (struct fd_watch){ fd, cb, data, true };
+	l->fds[fd] = (struct fd_watch){ fd, cb, data, true, events };
 	return 0;
 }
 
@@ -135,7 +136,16 @@ qga_loop_mod_fd(struct qga_loop *l, int fd, unsigned events)
 {
 	struct epoll_event ev = { .events = to_epoll(events), .data.fd = fd };
 
-	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	/* The agent re-arms its channel after every request: skip the
+	 * syscall when nothing changes. */
+	if (fd >= 0 && (size_t)fd < l->nfds && l->fds[fd].live &&
+	    l->fds[fd].events == events)
+		return 0;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	if (fd >= 0 && (size_t)fd < l->nfds)
+		l->fds[fd].events = events;
+	return 0;
 }
 
 void
@@ -263,6 +273,22 @@ reap_children(struct qga_loop *l)
 		}
 		i++;
 	}
+}
+
+int
+qga_loop_after_fork(struct qga_loop *l)
+{
+	int fd;
+
+	if (l->sigfd < 0)
+		return 0;
+	fd = signalfd(-1, &l->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	qga_loop_del_fd(l, l->sigfd);
+	close(l->sigfd);
+	l->sigfd = fd;
+	return qga_loop_add_fd(l, fd, QGA_EV_IN, signal_ready, l);
 }
 
 void

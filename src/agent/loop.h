@@ -45,6 +45,11 @@ int	 qga_loop_add_signal(struct qga_loop *l, int signo, qga_signal_cb cb,
 int	 qga_loop_watch_child(struct qga_loop *l, pid_t pid, qga_child_cb cb,
 	    void *data);
 
+/* After fork() in a process that keeps using the loop (daemonising): a
+ * signalfd wakes epoll only in the process that created it, so the child
+ * needs its own. */
+int	 qga_loop_after_fork(struct qga_loop *l);
+
 /* In a forked child before exec: undo the loop's signal blocking. */
 void	 qga_loop_child_reset(void);
 

@@ -94,7 +94,7 @@ main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	if (cfg.daemonize) {
-		if (daemonize() < 0) {
+		if (daemonize() < 0 || qga_loop_after_fork(a.loop) < 0) {
 			qga_log(QGA_LOG_CRITICAL, "failed to daemonize: %s", strerror(errno));
 			return EXIT_FAILURE;
 		}

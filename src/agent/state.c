@@ -29,6 +29,13 @@ write_state(const struct qga_state *st)
 	char *tmp = NULL;
 	FILE *f;
 	int ok;
+	/*
+	 * Like qemu-ga (GLib's g_file_set_contents), fsync only when replacing
+	 * a state file: a first one has no older counter to lose, and a crash
+	 * leaves it at worst empty, which reads as the default. Saves an
+	 * fsync at a first start-up.
+	 */
+	bool replacing = access(st->path, F_OK) == 0;
 
 	/* Write and rename, so a crash never leaves a torn counter. */
 	if (asprintf(&tmp, "%s.tmp", st->path) < 0)
@@ -39,7 +46,7 @@ write_state(const struct qga_state *st)
 		return -1;
 	}
 	fprintf(f, "[global]\nfd_counter=%" PRId64 "\n", st->fd_counter);
-	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = fflush(f) == 0 && (!replacing || fsync(fileno(f)) == 0);
 	ok = (fclose(f) == 0) && ok;
 	if (!ok || rename(tmp, st->path) < 0) {
 		unlink(tmp);

@@ -28,6 +28,11 @@ enum lex_state {
 	L_KEYWORD
 };
 
+/* Tokens shorter than this are copied out of the lexer's buffer. */
+#define TOKEN_KEEP_BUF	4096
+/* Token slots kept between messages. */
+#define TOKENS_KEEP	4096
+
 struct token {
 	enum tok_type	 type;
 	char		*text;
@@ -96,6 +101,12 @@ static void
 reset_message(struct json_stream *s)
 {
 	drop_tokens(s);
+	/* Do not keep the token array of a huge message (up to 48 MiB). */
+	if (s->captoks > TOKENS_KEEP) {
+		free(s->toks);
+		s->toks = NULL;
+		s->captoks = 0;
+	}
 	s->braces = s->brackets = 0;
 	s->discarding = false;
 }
@@ -134,7 +145,8 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 	struct token *t;
 
 	if (type == T_ERROR) {
-		char *clean = utf8_sanitize(text, len);
+		/* qemu's token is a C string: a NUL ends what it reports. */
+		char *clean = utf8_sanitize(text, strnlen(text, len));
 
 		queue_event(s, NULL, errorf("JSON parse error, stray '%s'",
 		    clean ? clean : ""));
@@ -201,12 +213,30 @@ balanced:
 		reset_message(s);
 }
 
+/* Take the lexed token's text. A small token gets an exact-size copy: a
+ * message of 2M one-byte tokens must not keep 2M 256-byte buffers. */
+static char *
+take_token(struct json_stream *s)
+{
+	size_t len = s->tok.len;
+	char *text;
+
+	if (len >= TOKEN_KEEP_BUF || s->tok.data == NULL)
+		return buf_steal(&s->tok);
+	text = malloc(len + 1);
+	if (text) {
+		memcpy(text, s->tok.data, len + 1);
+		buf_reset(&s->tok);
+	}
+	return text;
+}
+
 static void
 finish_token(struct json_stream *s, enum tok_type type)
 {
 	bool overflow = s->tok_overflow;
 	size_t len = s->tok.len;
-	char *text = buf_steal(&s->tok);
+	char *text = take_token(s);
 
 	s->tok_overflow = false;
 	s->state = type == T_ERROR ? L_RECOVERY : L_START;
@@ -353,7 +383,11 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			continue;
 		case L_ZERO:
 		case L_INT:
-			if (c >= '0' && c <= '9' && s->state == L_INT) {
+			if (c >= '0' && c <= '9' && s->state == L_ZERO) {
+				/* A leading zero: qemu's lexer has no way on. */
+				p++;
+				lex_error(s, c);
+			} else if (c >= '0' && c <= '9') {
 				tok_add(s, (const char *)&c, 1);
 				p++;
 			} else if (c == '.') {
@@ -470,6 +504,12 @@ json_stream_next(struct json_stream *s, json_t **msg, char **err)
 }
 
 int
+json_stream_ready(const struct json_stream *s)
+{
+	return s->head != NULL;
+}
+
+int
 json_stream_partial(const struct json_stream *s)
 {
 	return s->ntoks > 0 || s->tok.len > 0 || s->discarding;
@@ -541,6 +581,22 @@ read_hex4(const char *s, size_t left, uint32_t *out)
 	return 0;
 }
 
+static bool
+all_ascii(const char *s, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	/* Eight bytes at a time: this runs over whole base64 payloads. */
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)s[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
 static json_t *
 parse_string(struct parser *p, struct token *t)
 {
@@ -548,6 +604,19 @@ parse_string(struct parser *p, struct token *t)
 	struct buf b = { 0 };
 	json_t *v;
 
+	/*
+	 * Plain ASCII without escapes (every base64 payload): one copy into
+	 * jansson. The general path below decodes per character, copies
+	 * twice and has jansson check the UTF-8 again: most of the CPU of a
+	 * 16 MiB guest-file-write.
+	 */
+	if (memchr(s, '\\', (size_t)(end - s)) == NULL &&
+	    all_ascii(s, (size_t)(end - s))) {
+		v = json_stringn_nocheck(s, (size_t)(end - s));
+		if (v == NULL)
+			perr(p, "out of memory");
+		return v;
+	}
 	while (s < end) {
 		unsigned char c = (unsigned char)*s;
 		uint32_t cp, lo;
@@ -582,7 +651,13 @@ parse_string(struct parser *p, struct token *t)
 		case 't': buf_putc(&b, '\t'); break;
 		case 'u':
 			if (read_hex4(s + 1, (size_t)(end - s - 1), &cp) < 0) {
-				perr(p, "invalid hex escape sequence in string");
+				/* qemu quotes the four bytes after the \u, closing
+				 * quote included when the escape is short. */
+				char *shown = utf8_sanitize(s, strnlen(s, 5));
+
+				perr(p, "\\%s is not a valid Unicode character",
+				    shown ? shown : "u");
+				free(shown);
 				goto fail;
 			}
 			if (cp >= 0xD800 && cp <= 0xDBFF && end - (s + 5) >= 6 &&
@@ -592,7 +667,11 @@ parse_string(struct parser *p, struct token *t)
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				s += 6;
 			} else if (cp >= 0xD800 && cp <= 0xDFFF) {
-				perr(p, "\\%.5s is not a valid Unicode character", s);
+				char *shown = utf8_sanitize(s, strnlen(s, 5));
+
+				perr(p, "\\%s is not a valid Unicode character",
+				    shown ? shown : "u");
+				free(shown);
 				goto fail;
 			}
 			n = utf8_encode(cp, enc);
@@ -684,13 +763,15 @@ parse_object(struct parser *p)
 		val = parse_value(p);
 		if (val == NULL)
 			goto fail;
-		/* jansson keys are C strings: a key with an embedded NUL is cut. */
-		if (json_object_get(obj, json_string_value(key))) {
+		/* Keys keep their length: "id" and "id\u0000x" are two keys. */
+		if (json_object_getn(obj, json_string_value(key),
+		    json_string_length(key))) {
 			json_decref(val);
 			perr(p, "duplicate key");
 			goto fail;
 		}
-		json_object_set_new(obj, json_string_value(key), val);
+		json_object_setn_new(obj, json_string_value(key),
+		    json_string_length(key), val);
 		json_decref(key);
 		key = NULL;
 		t = next(p);

@@ -35,6 +35,8 @@ int	 json_stream_next(struct json_stream *s, json_t **msg, char **err);
 void	 json_stream_reset(struct json_stream *s);
 /* True while a message has been started but not finished. */
 int	 json_stream_partial(const struct json_stream *s);
+/* Whether json_stream_next() has something to return. */
+int	 json_stream_ready(const struct json_stream *s);
 
 /* Parse one complete JSON text held in memory with the same dialect and
  * errors; returns a new reference or NULL with *err set. */

@@ -19,7 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
-AGENT = os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad')
+AGENT = os.path.abspath(os.environ.get('QGA_AGENT') or os.path.join(SRCDIR, 'build', 'qgad'))
 TIMEOUT = float(os.environ.get('QGA_TEST_TIMEOUT', '10'))
 
 
@@ -54,7 +54,16 @@ class Conn:
     def __init__(self, path, timeout=TIMEOUT):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        # The socket file appears at bind(), a moment before listen().
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
         self.buf = b''
 
     def close(self):
@@ -70,15 +79,19 @@ class Conn:
         old = self.sock.gettimeout()
         if timeout is not None:
             self.sock.settimeout(timeout)
+        # Large replies come in many chunks: look for the newline only in
+        # what just arrived, and join once (no quadratic copying).
+        parts = [self.buf]
         try:
-            while b'\n' not in self.buf:
+            while b'\n' not in parts[-1]:
                 chunk = self.sock.recv(1 << 20)
                 if not chunk:
+                    self.buf = b''.join(parts)
                     raise EOFError('agent closed the connection')
-                self.buf += chunk
+                parts.append(chunk)
         finally:
             self.sock.settimeout(old)
-        line, self.buf = self.buf.split(b'\n', 1)
+        line, self.buf = b''.join(parts).split(b'\n', 1)
         return line
 
     def reply(self, timeout=None):

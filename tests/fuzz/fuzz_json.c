@@ -1,0 +1,114 @@
+/*
+ * libFuzzer harness for the request framer and JSON reader: arbitrary
+ * bytes, fed whole and then again in pieces cut by the input itself, must
+ * give the same messages and errors (framing may not depend on how the
+ * channel splits reads), and every error must be one of qemu's texts.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json-stream.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const error_prefixes[] = {
+	"JSON parse error, ",
+	"JSON token size limit exceeded",
+	"JSON token count limit exceeded",
+	"JSON nesting depth limit exceeded",
+};
+
+static int
+dump_cb(const char *p, size_t n, void *data)
+{
+	return buf_append(data, p, n) < 0 ? -1 : 0;
+}
+
+/* Every event as text, in order: "M<json>\n" or "E<desc>\n". */
+static void
+drain(struct json_stream *s, struct buf *log)
+{
+	json_t *msg;
+	char *err;
+
+	while (json_stream_next(s, &msg, &err)) {
+		if (msg) {
+			buf_putc(log, 'M');
+			/* The agent echoes ids with these flags: the dump must work. */
+			if (json_dump_callback(msg, dump_cb, log,
+			    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0)
+				__builtin_trap();
+			json_decref(msg);
+		} else {
+			size_t i;
+
+			if (err == NULL)
+				__builtin_trap();
+			for (i = 0; i < sizeof(error_prefixes) / sizeof(*error_prefixes); i++)
+				if (strncmp(err, error_prefixes[i], strlen(error_prefixes[i])) == 0)
+					break;
+			if (i == sizeof(error_prefixes) / sizeof(*error_prefixes)) {
+				fprintf(stderr, "unexpected error text: %s\n", err);
+				__builtin_trap();
+			}
+			buf_putc(log, 'E');
+			buf_append(log, err, strlen(err));
+			free(err);
+		}
+		buf_putc(log, '\n');
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct json_stream *whole = json_stream_new(), *parts = json_stream_new();
+	struct buf a = { 0 }, b = { 0 };
+	size_t off = 0, step = 1;
+	unsigned seed = size ? data[0] : 0;
+	json_t *v;
+	char *err = NULL;
+
+	json_stream_feed(whole, data, size);
+	drain(whole, &a);
+
+	/* Pieces of 1..16 bytes, lengths drawn from the first byte. */
+	while (off < size) {
+		seed = seed * 1103515245u + 12345u;
+		step = 1 + (seed >> 16) % 16;
+		if (step > size - off)
+			step = size - off;
+		json_stream_feed(parts, data + off, step);
+		drain(parts, &b);
+		off += step;
+	}
+	if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)) {
+		fprintf(stderr, "whole:\n%s\npieces:\n%s\n", a.data, b.data);
+		__builtin_trap();
+	}
+
+	/* A reset in the middle of anything leaves a usable reader. */
+	json_stream_reset(parts);
+	if (json_stream_partial(parts))
+		__builtin_trap();
+	json_stream_feed(parts, "{\"execute\":\"guest-ping\"}", 24);
+	if (!json_stream_next(parts, &v, &err) || v == NULL)
+		__builtin_trap();
+	json_decref(v);
+
+	/* The one-shot parser on the same bytes. */
+	v = json_parse_text((const char *)data, size, &err);
+	if (v == NULL && err == NULL)
+		__builtin_trap();
+	json_decref(v);
+	free(err);
+
+	json_stream_free(whole);
+	json_stream_free(parts);
+	buf_free(&a);
+	buf_free(&b);
+	return 0;
+}

@@ -1,0 +1,269 @@
+/* Unit tests of the incremental JSON reader: framing, recovery, limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "json-stream.h"
+
+/* Feed text and return the single event it produces, as "msg:<json>" or
+ * "err:<desc>"; fails if there is not exactly one. */
+static char *
+one_event(struct json_stream *s, const char *text, size_t len)
+{
+	json_t *msg = NULL;
+	char *err = NULL, *out = NULL;
+
+	json_stream_feed(s, text, len);
+	assert_int_equal(json_stream_next(s, &msg, &err), 1);
+	if (msg) {
+		char *dump = json_dumps(msg, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+		assert_true(asprintf(&out, "msg:%s", dump) > 0);
+		free(dump);
+		json_decref(msg);
+	} else {
+		assert_true(asprintf(&out, "err:%s", err) > 0);
+		free(err);
+	}
+	assert_int_equal(json_stream_next(s, &msg, &err), 0);
+	return out;
+}
+
+static void
+expect(const char *input, const char *want)
+{
+	struct json_stream *s = json_stream_new();
+	char *got = one_event(s, input, strlen(input));
+
+	assert_string_equal(got, want);
+	free(got);
+	json_stream_free(s);
+}
+
+static void
+test_values(void **state)
+{
+	(void)state;
+	expect("{\"a\": [1, -2, 3.5, true, false, null, \"x\"]}",
+	    "msg:{\"a\":[1,-2,3.5,true,false,null,\"x\"]}");
+	expect("{'single': 'it\\'s'}", "msg:{\"single\":\"it's\"}");
+	expect("\"\\u00e9\\ud83d\\ude00\"", "msg:\"\xc3\xa9\xf0\x9f\x98\x80\"");
+	expect("[]", "msg:[]");
+	expect("{}", "msg:{}");
+	expect("9223372036854775807 ", "msg:9223372036854775807");
+	expect("-9223372036854775808 ", "msg:-9223372036854775808");
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect("{\"a\":1,\"a\":2}", "err:JSON parse error, duplicate key");
+	expect("{\"a\" 1}", "err:JSON parse error, missing : in object pair");
+	expect("{1:2}", "err:JSON parse error, key is not a string in object");
+	expect("[1 2]", "err:JSON parse error, expected separator in list");
+	expect("{\"a\":1 \"b\":2}", "err:JSON parse error, expected separator in dict");
+	expect("{\"a\":}", "err:JSON parse error, expecting value");
+	expect("}", "err:JSON parse error, expecting value");
+	expect("nope ", "err:JSON parse error, invalid keyword 'nope'");
+	expect("\"\\q\"", "err:JSON parse error, invalid escape sequence in string");
+	expect("\"\\ud800\"", "err:JSON parse error, \\ud800 is not a valid Unicode character");
+	expect("\"\x80\"", "err:JSON parse error, invalid UTF-8 sequence in string");
+	expect("\xff", "err:JSON parse error, stray '\xef\xbf\xbd'");
+	expect("\x01", "err:JSON parse error, stray '\x01'");
+	expect("-x", "err:JSON parse error, stray '-x'");
+}
+
+static void
+test_split_anywhere(void **state)
+{
+	const char *req = "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":12345}}";
+	size_t len = strlen(req);
+
+	(void)state;
+	for (size_t cut = 1; cut < len; cut++) {
+		struct json_stream *s = json_stream_new();
+		json_t *msg;
+		char *err;
+
+		json_stream_feed(s, req, cut);
+		assert_int_equal(json_stream_next(s, &msg, &err), 0);
+		assert_true(json_stream_partial(s));
+		json_stream_feed(s, req + cut, len - cut);
+		assert_int_equal(json_stream_next(s, &msg, &err), 1);
+		assert_non_null(msg);
+		json_decref(msg);
+		json_stream_free(s);
+	}
+}
+
+static void
+test_pipelined(void **state)
+{
+	struct json_stream *s = json_stream_new();
+	json_t *msg;
+	char *err;
+	int n = 0;
+
+	(void)state;
+	const char *in = "{\"a\":1}{\"b\":2}\n[3] 4 ";
+
+	json_stream_feed(s, in, strlen(in));
+	while (json_stream_next(s, &msg, &err)) {
+		assert_non_null(msg);
+		json_decref(msg);
+		n++;
+	}
+	assert_int_equal(n, 4);
+	json_stream_free(s);
+}
+
+static void
+test_ff_recovers_partial(void **state)
+{
+	struct json_stream *s = json_stream_new();
+	json_t *msg;
+	char *err;
+
+	(void)state;
+	json_stream_feed(s, "{\"execute\":\"guest-sy", 20);
+	json_stream_feed(s, "\xff{\"ok\":1}", 9);
+	assert_int_equal(json_stream_next(s, &msg, &err), 1);
+	assert_null(msg);
+	assert_string_equal(err, "JSON parse error, stray '\"guest-sy\xef\xbf\xbd'");
+	free(err);
+	assert_int_equal(json_stream_next(s, &msg, &err), 1);
+	assert_non_null(json_object_get(msg, "ok"));
+	json_decref(msg);
+	json_stream_free(s);
+}
+
+static char *
+nested(size_t depth)
+{
+	char *p = malloc(depth * 2 + 2), *q = p;
+
+	for (size_t i = 0; i < depth; i++)
+		*q++ = '[';
+	for (size_t i = 0; i < depth; i++)
+		*q++ = ']';
+	*q = '\0';
+	return p;
+}
+
+static void
+test_nesting_limit(void **state)
+{
+	struct json_stream *s = json_stream_new();
+	char *at = nested(JSON_MAX_NESTING), *past = nested(JSON_MAX_NESTING + 1);
+	char *got;
+
+	(void)state;
+	got = one_event(s, at, strlen(at));
+	assert_true(strncmp(got, "msg:[[", 6) == 0);
+	free(got);
+	/* One error, then the rest of the message is skipped. */
+	got = one_event(s, past, strlen(past));
+	assert_string_equal(got, "err:JSON nesting depth limit exceeded");
+	free(got);
+	got = one_event(s, "{\"after\":1}", 11);
+	assert_string_equal(got, "msg:{\"after\":1}");
+	free(got);
+	free(at);
+	free(past);
+	json_stream_free(s);
+}
+
+static void
+test_token_count_limit(void **state)
+{
+	struct json_stream *s = json_stream_new();
+	/* "[" + n ones separated by commas + "]" is 2n+1 tokens. */
+	size_t n_at = (JSON_MAX_TOKEN_COUNT - 1) / 2, n_past = n_at + 1;
+	char *buf = malloc(n_past * 2 + 3), *got;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		size_t n = round ? n_past : n_at, k = 0;
+		buf[k++] = '[';
+		for (size_t i = 0; i < n; i++) {
+			buf[k++] = '1';
+			buf[k++] = i + 1 < n ? ',' : ']';
+		}
+		got = one_event(s, buf, k);
+		if (round == 0)
+			assert_true(strncmp(got, "msg:[1,1", 8) == 0);
+		else
+			assert_string_equal(got, "err:JSON token count limit exceeded");
+		free(got);
+	}
+	free(buf);
+	json_stream_free(s);
+}
+
+static void
+test_token_size_limit(void **state)
+{
+	struct json_stream *s = json_stream_new();
+	/* A lone string token: its bytes (quotes included) + 1 must not
+	 * exceed the limit. */
+	size_t at = JSON_MAX_TOKEN_SIZE - 1;
+	char *buf = malloc(at + 2), *got;
+
+	(void)state;
+	memset(buf, 'a', at + 1);
+	buf[0] = '"';
+	buf[at - 1] = '"';
+	got = one_event(s, buf, at);
+	assert_true(strncmp(got, "msg:\"aaa", 8) == 0);
+	free(got);
+	buf[at - 1] = 'a';
+	buf[at] = '"';
+	got = one_event(s, buf, at + 1);
+	assert_string_equal(got, "err:JSON token size limit exceeded");
+	free(got);
+	got = one_event(s, "[1]", 3);
+	assert_string_equal(got, "msg:[1]");
+	free(got);
+	free(buf);
+	json_stream_free(s);
+}
+
+static void
+test_parse_text(void **state)
+{
+	char *err;
+	json_t *v;
+
+	(void)state;
+	v = json_parse_text("{\"a\": 1}", 8, &err);
+	assert_non_null(v);
+	json_decref(v);
+	v = json_parse_text("42", 2, &err);
+	assert_int_equal(json_integer_value(v), 42);
+	json_decref(v);
+	v = json_parse_text("{} {}", 5, &err);
+	assert_null(v);
+	free(err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_split_anywhere),
+		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_ff_recovers_partial),
+		cmocka_unit_test(test_nesting_limit),
+		cmocka_unit_test(test_token_count_limit),
+		cmocka_unit_test(test_token_size_limit),
+		cmocka_unit_test(test_parse_text),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
