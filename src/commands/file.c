@@ -31,6 +31,8 @@ struct handle {
 	struct handle	*next;
 };
 
+/* Touched only by the file commands (one thread at a time: main runs them
+ * all on its one worker thread) and by the exit handler. */
 static struct handle *handles;
 static bool cleanup_registered;
 
@@ -56,11 +58,10 @@ static const struct {
 };
 
 static void
-files_close_all(struct qga_ctx *ctx)
+files_close_all(void)
 {
 	struct handle *h;
 
-	(void)ctx;
 	while ((h = handles)) {
 		handles = h->next;
 		fclose(h->fh);
@@ -159,8 +160,11 @@ qmp_guest_file_open(const struct qga_args_guest_file_open *args,
 		fclose(fh);
 		return NULL;
 	}
+	/* atexit, not qga_ctx_at_exit: main runs the file commands on a
+	 * worker thread, which may not register agent exit hooks; atexit is
+	 * thread-safe and runs after that thread has been stopped. */
 	if (!cleanup_registered) {
-		qga_ctx_at_exit(ctx, files_close_all);
+		atexit(files_close_all);
 		cleanup_registered = true;
 	}
 	h->id = id;
