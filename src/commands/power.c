@@ -54,12 +54,15 @@ qmp_guest_shutdown(const struct qga_args_guest_shutdown *args,
 		qga_error_set(err, "mode is invalid (valid values are: halt|powerdown|reboot");
 		return NULL;
 	}
-	/* BusyBox and friends: poweroff/halt/reboot without arguments. */
-	if (access(shutdown_modes[i].program, X_OK) == 0) {
+	/* /sbin/shutdown as qemu-ga 7.2 runs it; without one (BusyBox
+	 * systems), poweroff/halt/reboot with no arguments, as 10.2 prefers.
+	 * 10.2 tries those first, which does nothing where /sbin/poweroff
+	 * only signals an init that is not there to listen. */
+	argv[2] = shutdown_modes[i].flag;
+	if (access(SHUTDOWN_PATH, X_OK) < 0 &&
+	    access(shutdown_modes[i].program, X_OK) == 0) {
 		argv[0] = shutdown_modes[i].program;
 		argv[1] = NULL;
-	} else {
-		argv[2] = shutdown_modes[i].flag;
 	}
 	qga_run_command(argv, NULL, 0, "shutdown", err);
 	return NULL;

@@ -108,16 +108,21 @@ static void
 test_shutdown_programs(void **state)
 {
 	static const struct {
-		const char *mode, *present, *argv;
+		const char *mode, *present[2], *argv;
 	} cases[] = {
-		{ NULL, "/sbin/poweroff", "/sbin/poweroff" },
-		{ "powerdown", "/sbin/poweroff", "/sbin/poweroff" },
-		{ "halt", "/sbin/halt", "/sbin/halt" },
-		{ "reboot", "/sbin/reboot", "/sbin/reboot" },
-		{ NULL, NULL, "/sbin/shutdown|-h|-P|+0|hypervisor initiated shutdown" },
-		{ "powerdown", "/sbin/halt", "/sbin/shutdown|-h|-P|+0|hypervisor initiated shutdown" },
-		{ "halt", "/sbin/poweroff", "/sbin/shutdown|-h|-H|+0|hypervisor initiated shutdown" },
-		{ "reboot", NULL, "/sbin/shutdown|-h|-r|+0|hypervisor initiated shutdown" },
+		{ NULL, { "/sbin/poweroff" }, "/sbin/poweroff" },
+		{ "powerdown", { "/sbin/poweroff" }, "/sbin/poweroff" },
+		{ "halt", { "/sbin/halt" }, "/sbin/halt" },
+		{ "reboot", { "/sbin/reboot" }, "/sbin/reboot" },
+		{ NULL, { NULL }, "/sbin/shutdown|-h|-P|+0|hypervisor initiated shutdown" },
+		{ "powerdown", { "/sbin/halt" }, "/sbin/shutdown|-h|-P|+0|hypervisor initiated shutdown" },
+		{ "halt", { "/sbin/poweroff" }, "/sbin/shutdown|-h|-H|+0|hypervisor initiated shutdown" },
+		{ "reboot", { NULL }, "/sbin/shutdown|-h|-r|+0|hypervisor initiated shutdown" },
+		/* /sbin/shutdown wins when it is there. */
+		{ NULL, { "/sbin/shutdown", "/sbin/poweroff" },
+		  "/sbin/shutdown|-h|-P|+0|hypervisor initiated shutdown" },
+		{ "reboot", { "/sbin/reboot", "/sbin/shutdown" },
+		  "/sbin/shutdown|-h|-r|+0|hypervisor initiated shutdown" },
 	};
 
 	(void)state;
@@ -125,7 +130,8 @@ test_shutdown_programs(void **state)
 		struct qga_error err = { 0 };
 
 		fake_run_reset();
-		sbin_present[0] = cases[i].present;
+		sbin_present[0] = cases[i].present[0];
+		sbin_present[1] = cases[i].present[1];
 		/* Success: no value and no error, so no reply is sent. */
 		assert_null(shutdown(cases[i].mode, &err));
 		assert_false(qga_error_isset(&err));
