@@ -17,11 +17,14 @@
 
 /* Captured bytes kept per stream (qemu-ga's GUEST_EXEC_MAX_OUTPUT); the
  * rest is read and dropped, and the stream is marked truncated. */
-#define EXEC_MAX_OUTPUT		(16 * 1024 * 1024)
+#define EXEC_MAX_OUTPUT		QGA_EXEC_OUTPUT_MAX	/* ctx.h: qga-get-limits reports it */
 /* First allocation of a capture buffer; it doubles up to the cap. */
 #define EXEC_OUTPUT_MIN_ALLOC	(64 * 1024)
 /* Bytes read or written per system call. */
 #define EXEC_IO_CHUNK		(64 * 1024)
+/* Reads per wake-up: a child that writes without pause must not keep the
+ * agent from serving anything else (the loop calls back while data waits). */
+#define EXEC_READS_PER_WAKE	16
 /* PATH when neither env nor the agent has one (GLib's, less "."). */
 #define EXEC_DEFAULT_PATH	"/bin:/usr/bin"
 
@@ -124,7 +127,7 @@ output_ready(int fd, unsigned events, void *data)
 	unsigned char scratch[EXEC_IO_CHUNK];
 
 	(void)events;
-	for (;;) {
+	for (int reads = 0; reads < EXEC_READS_PER_WAKE; reads++) {
 		size_t room;
 		unsigned char *dst = stream_room(s, &room);
 		ssize_t n;
@@ -254,7 +257,8 @@ candidates(const char *file, char **envp)
 	size_t n = 1, k = 0;
 	char **v;
 
-	if (strchr(file, '/')) {
+	/* A path, or nothing at all (execve then says ENOENT, as GLib does). */
+	if (strchr(file, '/') || *file == '\0') {
 		v = calloc(2, sizeof(*v));
 		if (v && (v[0] = strdup(file)) == NULL) {
 			free(v);
@@ -295,7 +299,7 @@ candidates(const char *file, char **envp)
 	return v;
 }
 
-/* In the child: put fd on target (both may be anything, even 0-2). */
+/* In the child: make src[i] its fd i (a source may itself be 0-2). */
 static int
 child_fds(const int src[3])
 {

@@ -16,7 +16,7 @@
 /* Bytes read when the host gives no count (qemu-ga's QGA_READ_COUNT_DEFAULT). */
 #define FILE_READ_COUNT_DEFAULT	4096
 /* Largest read: 48 MiB, whose base64 still fits qemu's 64 MiB JSON limit. */
-#define FILE_READ_COUNT_MAX	(48 * 1024 * 1024)
+#define FILE_READ_COUNT_MAX	QGA_FILE_READ_MAX	/* ctx.h: qga-get-limits reports it */
 /* New files get these bits whatever the umask (qemu-ga does the same). */
 #define FILE_NEW_MODE		0666
 
@@ -31,6 +31,8 @@ struct handle {
 	struct handle	*next;
 };
 
+/* Touched only by the file commands (one thread at a time: main runs them
+ * all on its one worker thread) and by the exit handler. */
 static struct handle *handles;
 static bool cleanup_registered;
 
@@ -56,11 +58,10 @@ static const struct {
 };
 
 static void
-files_close_all(struct qga_ctx *ctx)
+files_close_all(void)
 {
 	struct handle *h;
 
-	(void)ctx;
 	while ((h = handles)) {
 		handles = h->next;
 		fclose(h->fh);
@@ -159,8 +160,11 @@ qmp_guest_file_open(const struct qga_args_guest_file_open *args,
 		fclose(fh);
 		return NULL;
 	}
+	/* atexit, not qga_ctx_at_exit: main runs the file commands on a
+	 * worker thread, which may not register agent exit hooks; atexit is
+	 * thread-safe and runs after that thread has been stopped. */
 	if (!cleanup_registered) {
-		qga_ctx_at_exit(ctx, files_close_all);
+		atexit(files_close_all);
 		cleanup_registered = true;
 	}
 	h->id = id;
@@ -221,15 +225,18 @@ qmp_guest_file_read(const struct qga_args_guest_file_read *args,
 		    count);
 		return NULL;
 	}
+	if (h->state == RW_WRITING) {
+		if (fflush(h->fh) == EOF) {
+			qga_error_set_errno(err, errno, "failed to flush file");
+			return NULL;
+		}
+		h->state = RW_NEW;
+	}
 	enclen = b64_encoded_len((size_t)count);
 	buf = malloc(enclen + 1);
 	if (buf == NULL) {
 		qga_error_set(err, "failed to allocate %zu bytes", enclen + 1);
 		return NULL;
-	}
-	if (h->state == RW_WRITING) {
-		fflush(h->fh);
-		h->state = RW_NEW;
 	}
 	got = fread(buf + enclen - (size_t)count, 1, (size_t)count, h->fh);
 	read_errno = errno;
@@ -240,8 +247,10 @@ qmp_guest_file_read(const struct qga_args_guest_file_read *args,
 		bool eof = feof(h->fh);
 
 		b64_encode(buf + enclen - (size_t)count, got, buf);
-		ret = json_pack("{s:I,s:s%,s:b}", "count", (json_int_t)got,
-		    "buf-b64", buf, b64_encoded_len(got), "eof", eof);
+		/* Base64 is ASCII: no need for jansson to validate it. */
+		ret = json_pack("{s:I,s:o,s:b}", "count", (json_int_t)got,
+		    "buf-b64", json_stringn_nocheck(buf, b64_encoded_len(got)),
+		    "eof", eof);
 		if (ret == NULL)
 			qga_error_set(err, "out of memory");
 		h->state = RW_READING;
@@ -347,7 +356,12 @@ qmp_guest_file_seek(const struct qga_args_guest_file_seek *args,
 		return NULL;
 	}
 	if (fseeko(h->fh, (off_t)args->offset, whence) < 0) {
-		qga_error_set_errno(err, errno, "failed to seek file");
+		int e = errno;
+
+		qga_error_set_errno(err, e, "failed to seek file");
+		/* A pipe cannot seek, and stdio does not buffer it either. */
+		if (e == ESPIPE)
+			h->state = RW_NEW;
 	} else {
 		ret = json_pack("{s:I,s:b}", "position", (json_int_t)ftello(h->fh),
 		    "eof", feof(h->fh) != 0);

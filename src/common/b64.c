@@ -43,57 +43,87 @@ b64_encode(const void *in, size_t n, char *out)
 	*out = '\0';
 }
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* Decoding table: 0-63 for the alphabet, and the special classes below
+ * (all with bit 6 set, so four lookups OR-ed together test a quad). */
+#define B64_SKIP	64	/* '=' and '\n': accepted, carry no bits */
+#define B64_BAD		65
+#define B64_NUL		66
+#define B64_SPECIAL	0x40
+
+/* Indexed by byte: N = B64_NUL, S = B64_SKIP, X = B64_BAD. */
+#define N B64_NUL
+#define S B64_SKIP
+#define X B64_BAD
+static const unsigned char dtable[256] = {
+	N, X, X, X, X, X, X, X, X, X, S, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, S, X, X,
+	X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
+	X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+};
+#undef N
+#undef S
+#undef X
 
 unsigned char *
 b64_decode(const char *in, size_t inlen, size_t *outlen, const char **why)
 {
+	const unsigned char *p = (const unsigned char *)in;
 	unsigned char *out, *o;
 	uint32_t acc = 0;
-	int bits = 0, v;
-	size_t i;
+	int bits = 0;
+	size_t i = 0;
 
-	for (i = 0; i < inlen; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '\0') {
-			*why = "Base64 data contains embedded NUL characters";
-			return NULL;
-		}
-		if (c != '=' && c != '\n' && b64_value(c) < 0) {
-			*why = "Base64 data contains invalid characters";
-			return NULL;
-		}
-	}
 	out = o = malloc(inlen / 4 * 3 + 3);
 	if (out == NULL) {
 		*why = "out of memory";
 		return NULL;
 	}
-	/* Like GLib, decoding is lenient about padding placement: '=' ends
-	 * nothing, it just carries no bits. */
-	for (i = 0; i < inlen; i++) {
-		v = b64_value((unsigned char)in[i]);
-		if (v < 0)
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			*o++ = (unsigned char)(acc >> bits);
+	/* One pass. Like GLib, decoding is lenient about padding placement:
+	 * '=' ends nothing, it just carries no bits. The first character that
+	 * is not accepted decides the error. */
+	while (i < inlen) {
+		unsigned v;
+
+		if (bits == 0 && inlen - i >= 4) {
+			uint32_t a = dtable[p[i]], b = dtable[p[i + 1]],
+			    c = dtable[p[i + 2]], d = dtable[p[i + 3]];
+
+			if (((a | b | c | d) & B64_SPECIAL) == 0) {
+				uint32_t q = a << 18 | b << 12 | c << 6 | d;
+
+				o[0] = (unsigned char)(q >> 16);
+				o[1] = (unsigned char)(q >> 8);
+				o[2] = (unsigned char)q;
+				o += 3;
+				i += 4;
+				continue;
+			}
+		}
+		v = dtable[p[i++]];
+		if (v < B64_SKIP) {
+			acc = acc << 6 | v;
+			bits += 6;
+			if (bits >= 8) {
+				bits -= 8;
+				*o++ = (unsigned char)(acc >> bits);
+			}
+		} else if (v != B64_SKIP) {
+			*why = v == B64_NUL ? "Base64 data contains embedded NUL characters"
+			    : "Base64 data contains invalid characters";
+			free(out);
+			return NULL;
 		}
 	}
 	*outlen = (size_t)(o - out);

@@ -182,6 +182,27 @@ class TestLimits(ExecTest):
         self.assertTrue(s['out-truncated'])
         self.assertNotIn('err-data', s)
 
+    def test_flood_does_not_starve_the_agent(self):
+        pid = self.start('timeout', '3', 'yes', capture_output=True)
+        for _ in range(5):
+            t = time.time()
+            self.assertEqual(self.c.ok('guest-ping'), {})
+            self.assertLess(time.time() - t, 1.0)
+            time.sleep(0.2)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            s = self.big_cmd('guest-exec-status', {'pid': pid})['return']
+            if s['exited']:
+                break
+            time.sleep(0.1)
+        self.assertEqual(s['exitcode'], 124)
+        # How much yes writes in 3 s depends on the machine's load.
+        out = unb64(s['out-data'])
+        self.assertLessEqual(len(out), MAX_OUTPUT)
+        if s['out-truncated']:
+            self.assertEqual(len(out), MAX_OUTPUT)
+        self.assertEqual(out[:4], b'y\ny\n')
+
     def test_stderr_past_cap(self):
         s = self.big(MAX_OUTPUT + 100000, 2)
         self.assertEqual(len(s['err-data']), MAX_OUTPUT)
@@ -272,6 +293,12 @@ class TestArgsEnv(ExecTest):
         os.chmod(prog, 0o755)
         s = self.run_cmd(prog, 'arg1', capture_output=True)
         self.assertEqual(s['out-data'], b'run-by-sh arg1\n')
+
+    def test_empty_path(self):
+        msg = 'Failed to execute child process \u201c\u201d (No such file or directory)'
+        if is_qemu_ga():
+            msg = "Guest agent command failed, error was '%s'" % msg
+        self.assertError(self.c.cmd('guest-exec', {'path': ''}), desc=msg)
 
     def test_not_executable(self):
         prog = os.path.join(self.agent.dir, 'noexec')

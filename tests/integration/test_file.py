@@ -226,6 +226,9 @@ class TestOpen(FileTest):
         h = self.open('fifo', 'r')
         # No writer: EOF at once instead of a hung agent.
         self.assertEqual(self.read(h), {'count': 0, 'eof': True, 'buf-b64': ''})
+        self.assertError(self.c.cmd('guest-file-seek', {'handle': h, 'offset': 0,
+                                                        'whence': 'set'}),
+                         desc='failed to seek file: Illegal seek')
         self.close(h)
         self.c.ok('guest-ping')
 

@@ -5,11 +5,18 @@ ssh keys) on top of qgatest.
   it listens, so a first connect can be refused.
 - big_cmd reads replies of tens of MiB in large chunks joined once, instead
   of re-scanning a growing buffer.
+- On a loaded machine an agent can need more than the harness's 10 s to
+  exit after SIGTERM (seen with qemu-ga under parallel test runs); the exit
+  status is still checked, with STOP_TIMEOUT to get there.
 """
 import json
+import signal
+import subprocess
 import time
 
 from qgatest import Agent, AgentTest, Conn, TIMEOUT
+
+STOP_TIMEOUT = 60
 
 
 def connect(agent):
@@ -45,6 +52,19 @@ class ActionTest(AgentTest):
     def setUpClass(cls):
         cls.agent = Agent(*cls.agent_args, env=cls.agent_env)
         cls.c = connect(cls.agent)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+        if cls.agent.proc.poll() is None:
+            cls.agent.proc.send_signal(signal.SIGTERM)
+            try:
+                cls.agent.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+        rc = cls.agent.stop()
+        if rc != 0:
+            raise AssertionError('agent exited with status %d' % rc)
 
     def big_cmd(self, name, args):
         self.c.request(name, args)
