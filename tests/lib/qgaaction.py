@@ -11,10 +11,11 @@ ssh keys) on top of qgatest.
 """
 import json
 import signal
+import sys
 import subprocess
 import time
 
-from qgatest import Agent, AgentTest, Conn, TIMEOUT
+from qgatest import Agent, AgentTest, Conn, TIMEOUT, is_qemu_ga
 
 STOP_TIMEOUT = 60
 
@@ -63,6 +64,12 @@ class ActionTest(AgentTest):
             except subprocess.TimeoutExpired:
                 pass
         rc = cls.agent.stop()
+        if rc != 0 and is_qemu_ga() and rc == -signal.SIGKILL:
+            # The reference agent once ignored SIGTERM for a minute in a
+            # loaded CI run (qemu-ga-ssh); that is qemu-ga's problem, not
+            # the product's: note it and go on. qgad must always exit 0.
+            sys.stderr.write('warning: qemu-ga did not exit on SIGTERM\n')
+            return
         if rc != 0:
             raise AssertionError('agent exited with status %d' % rc)
 
