@@ -169,6 +169,14 @@ listen_for_clients(struct qga_ctx *a, bool on)
 }
 
 static void
+accept_retry(void *data)
+{
+	struct qga_ctx *a = data;
+
+	listen_for_clients(a, a->nclients < (size_t)a->cfg->max_clients);
+}
+
+static void
 listener_ready(int fd, unsigned events, void *data)
 {
 	struct qga_ctx *a = data;
@@ -178,14 +186,20 @@ listener_ready(int fd, unsigned events, void *data)
 	(void)fd;
 	(void)events;
 	while (a->nclients < (size_t)a->cfg->max_clients) {
-		cfd = channel_accept(&a->ch);
-		if (cfd < 0)
-			break;
-		c = client_new(a, cfd, false);
+		/* Memory first: a client we cannot serve stays in the backlog
+		 * and is accepted once there is, instead of being hung up on. */
+		c = client_new(a, -1, false);
 		if (c == NULL) {
-			close(cfd);
+			listen_for_clients(a, false);
+			qga_loop_add_timer(a->loop, QGA_ACCEPT_RETRY_MS, accept_retry, a);
+			return;
+		}
+		cfd = channel_accept(&a->ch);
+		if (cfd < 0) {
+			client_close(c);
 			break;
 		}
+		c->fd = cfd;
 		qga_log(QGA_LOG_DEBUG, "client connected");
 		client_pump(c);
 	}

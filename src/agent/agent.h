@@ -29,6 +29,8 @@
 #define QGA_HOST_RECHECK_MS	1000
 /* Delay between attempts to reopen the channel with --retry-path. */
 #define QGA_RETRY_INTERVAL_MS	5000
+/* After failing to allocate for a new client, accept again this soon. */
+#define QGA_ACCEPT_RETRY_MS	100
 #define QGA_MAX_EXIT_HOOKS	16
 /* Replies to requests that arrived together are written together up to
  * this many bytes. */

@@ -134,10 +134,21 @@ client_close(struct client *c)
 		client_free(c);
 }
 
+struct dump {
+	struct buf	*out;
+	bool		 failed;
+};
+
+/* jansson ignores a failed write of an object key and goes on, so a
+ * failure must stick for the rest of the reply. */
 static int
 dump_cb(const char *buffer, size_t size, void *data)
 {
-	return buf_append(data, buffer, size) < 0 ? -1 : 0;
+	struct dump *d = data;
+
+	if (d->failed || buf_append(d->out, buffer, size) < 0)
+		d->failed = true;
+	return d->failed ? -1 : 0;
 }
 
 void
@@ -149,8 +160,11 @@ client_queue(struct client *c, json_t *msg, bool delimit)
 		buf_putc(&c->out, (char)0xFF);
 	/* Serialise straight into the output buffer: no extra copy of large
 	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
-	if (json_dump_callback(msg, dump_cb, &c->out,
-	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0) {
+	struct dump d = { &c->out, false };
+
+	if (json_dump_callback(msg, dump_cb, &d,
+	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0 ||
+	    d.failed) {
 		/* A reply that cannot be written out is an error reply
 		 * still: no JSON to build, so no allocation but the text's. */
 		static const char oom[] = "{\"error\": {\"class\": \"GenericError\", "
@@ -301,6 +315,9 @@ client_pump(struct client *c)
 
 			free(err);
 			if (j == NULL) {
+				/* No memory to queue it: answer at once rather
+				 * than not at all. */
+				client_queue(c, reply, false);
 				json_decref(reply);
 				continue;
 			}

@@ -91,9 +91,16 @@ session_negotiate(struct session *s)
 
 	s->state = SESSION_NEGOTIATING;
 	s->enabled = 0;
-	for (size_t i = 0; i < NCAPS; i++)
-		if (s->offered & (1u << i))
-			json_array_append_new(caps, json_string(cap_names[i]));
+	/* A greeting short of a capability would be a wrong answer: out of
+	 * memory is NULL (and an error reply) instead. */
+	for (size_t i = 0; i < NCAPS && caps; i++)
+		if ((s->offered & (1u << i)) &&
+		    json_array_append_new(caps, json_string(cap_names[i])) < 0) {
+			json_decref(caps);
+			caps = NULL;
+		}
+	if (caps == NULL)
+		return NULL;
 	return json_pack("{s:{s:{s:{s:i,s:i,s:i},s:s},s:o}}",
 	    "QMP", "version", "qemu",
 	    "major", QGA_COMPAT_MAJOR, "minor", QGA_COMPAT_MINOR,

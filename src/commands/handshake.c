@@ -7,8 +7,11 @@
 json_t *
 qmp_request_negotiation(struct qga_ctx *ctx, struct qga_error *err)
 {
-	(void)err;
-	return session_negotiate(qga_ctx_session(ctx));
+	json_t *g = session_negotiate(qga_ctx_session(ctx));
+
+	if (g == NULL)
+		qga_error_set(err, "out of memory");
+	return g;
 }
 
 json_t *

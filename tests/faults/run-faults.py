@@ -97,8 +97,15 @@ def run(shim, names):
                 what = '%s N=%d' % (name, n)
                 try:
                     c.send(data)
+                    failed_before = False
                     for want in expected:
                         got = check_reply(c.line(REPLY_TIMEOUT))
+                        # The handshake is stateful: after an earlier step
+                        # failed for want of memory, a later step may
+                        # legitimately succeed where it would not have.
+                        if name == 'handshake' and failed_before and got == {'return': {}}:
+                            continue
+                        failed_before = failed_before or 'error' in got
                         if name in VARIES:
                             if 'error' not in got and not VARIES[name](got):
                                 raise AssertionError('wrong answer %r' % got)
