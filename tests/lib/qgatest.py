@@ -226,7 +226,9 @@ class Agent:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(TIMEOUT)
+                # qemu-ga only sees the signal between requests: after a
+                # 64 MiB message it can take a while.
+                self.proc.wait(TIMEOUT * 6 if is_qemu_ga() else TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -255,6 +257,11 @@ class AgentTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.c.close()
         rc = cls.agent.stop()
+        if rc == -signal.SIGKILL and is_qemu_ga():
+            # The reference agent, not the product, ignored SIGTERM for a
+            # minute (seen in loaded runs): a warning. qgad must exit 0.
+            sys.stderr.write('warning: qemu-ga did not exit on SIGTERM\n')
+            return
         if rc != 0:
             raise AssertionError('agent exited with status %d' % rc)
 
