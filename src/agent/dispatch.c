@@ -112,13 +112,6 @@ nul_visible(const char *s, size_t len, char **shown)
 	return *shown ? *shown : s;
 }
 
-static bool
-is_sync(const struct qga_command *cmd)
-{
-	return strcmp(cmd->name, "guest-sync") == 0 ||
-	    strcmp(cmd->name, "guest-sync-delimited") == 0;
-}
-
 /* The job whose command runs on this thread: guest-sync-delimited marks
  * it, the handshake commands find their session through it. */
 static _Thread_local struct job *current_job;
@@ -263,7 +256,7 @@ agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
 	if (qga_args_check(cmd, args, j->args,
 	    sess->state == SESSION_NEGOTIATED, &err) < 0)
 		return job_fail(j, id, &err);
-	if (is_sync(cmd))
+	if (session_is_sync(cmd))
 		session_sync(sess);
 	j->cmd = cmd;
 	j->done = false;

@@ -26,8 +26,8 @@ session_begin(struct session *s)
 	s->warned = false;
 }
 
-static bool
-is_sync(const struct qga_command *cmd)
+bool
+session_is_sync(const struct qga_command *cmd)
 {
 	return strcmp(cmd->name, "guest-sync") == 0 ||
 	    strcmp(cmd->name, "guest-sync-delimited") == 0;
@@ -47,7 +47,7 @@ session_gate(struct session *s, const struct qga_command *cmd,
     bool *legacy_warning, struct qga_error *err)
 {
 	*legacy_warning = false;
-	if (cmd->handshake || is_sync(cmd))
+	if (cmd->handshake || session_is_sync(cmd))
 		return 0;
 	switch (s->state) {
 	case SESSION_NEGOTIATED:

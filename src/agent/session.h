@@ -35,6 +35,8 @@ void	session_begin(struct session *s);
  */
 int	session_gate(struct session *s, const struct qga_command *cmd,
 	    bool *legacy_warning, struct qga_error *err);
+/* Is cmd guest-sync or guest-sync-delimited (which end a negotiated session)? */
+bool	session_is_sync(const struct qga_command *cmd);
 /* guest-sync and guest-sync-delimited: a client (re)starting the legacy way. */
 void	session_sync(struct session *s);
 /* request-negotiation: start over and return the greeting. */

@@ -11,23 +11,12 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 from qgatest import main  # noqa: E402
-from qgaaction import ActionTest  # noqa: E402
+from qgaaction import ActionTest, shadow_tool  # noqa: E402
 
 K1 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1 one@host'
 K2 = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQKey2 two@host'
 K3 = 'ecdsa-sha2-nistp256 AAAAE2VjZHNhKey3 three'
 
-
-def shadow_tool(*argv):
-    """Run useradd/userdel, retrying while another test holds the lock."""
-    for _ in range(50):
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode == 0:
-            return
-        if b'lock' not in r.stdout:
-            raise RuntimeError('%s: %s' % (argv, r.stdout.decode()))
-        time.sleep(0.2)
-    raise RuntimeError('%s: lock busy' % (argv,))
 
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root to create a user')

@@ -9,22 +9,11 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 from qgatest import b64, is_qemu_ga, main  # noqa: E402
-from qgaaction import ActionTest  # noqa: E402
+from qgaaction import ActionTest, shadow_tool  # noqa: E402
 
 CRYPTED = ('$6$abcdefgh$KQeXafAQAaOoKTevphVU215RvJdgzyfASRasIOuh12hO8u0r1bGW92'
            'ZnTmC9IjsiQ8VPiTXBiZF49dFL1U4wX/')  # "pw", SHA-512
 
-
-def shadow_tool(*argv):
-    """useradd/userdel, retrying while another test holds the lock."""
-    for _ in range(50):
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode == 0:
-            return
-        if b'lock' not in r.stdout:
-            raise RuntimeError('%s: %s' % (argv, r.stdout.decode()))
-        time.sleep(0.2)
-    raise RuntimeError('%s: lock busy' % (argv,))
 
 
 def shadow_hash(user):

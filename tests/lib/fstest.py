@@ -166,15 +166,6 @@ class LoopFs:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def connect(agent, timeout=10.0):
-    """agent.connect(), retried: the socket file appears at bind(), a
-    moment before listen() (a race in qgatest.Agent.wait_ready)."""
-    import time
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return agent.connect()
-        except ConnectionRefusedError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.02)
+def connect(agent):
+    """agent.connect(); qgatest.Conn itself waits for listen()."""
+    return agent.connect()

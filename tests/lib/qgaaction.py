@@ -21,14 +21,20 @@ STOP_TIMEOUT = 60
 
 
 def connect(agent):
-    deadline = time.time() + TIMEOUT
-    while True:
-        try:
-            return Conn(agent.sock)
-        except ConnectionRefusedError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
+    """agent.connect(); qgatest.Conn itself waits for listen()."""
+    return agent.connect()
+
+
+def shadow_tool(*argv):
+    """useradd/userdel, retrying while another test holds the lock."""
+    for _ in range(50):
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode == 0:
+            return
+        if b'lock' not in r.stdout:
+            raise RuntimeError('%s: %s' % (argv, r.stdout.decode()))
+        time.sleep(0.2)
+    raise RuntimeError('%s: lock busy' % (argv,))
 
 
 def big_line(conn, timeout=600):
