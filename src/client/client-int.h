@@ -69,6 +69,10 @@ struct qga_client {
 
 	qga_event_cb	*event_cb;
 	void		*event_opaque;
+	json_t		*events;		/* queued for qga_wait_event() */
+
+	int		 have_limits;		/* limits below are known */
+	struct qga_limits limits;
 };
 
 int64_t	 client_now_ms(void);
@@ -85,5 +89,7 @@ int	 client_begin(struct qga_client *c);
  * negotiated) once the sentinel reply arrives. */
 int	 client_start_resync(struct qga_client *c, int timeout_ms);
 struct qga_reply *reply_new(json_t *obj);
+/* Pop the oldest queued event (a reference the caller owns), or NULL. */
+json_t	*client_pop_event(struct qga_client *c);
 
 #endif
