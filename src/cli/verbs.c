@@ -47,11 +47,11 @@ is_noreply(const char *name)
 
 /* Run name; print the return as JSON under --json, else hand it to fn. */
 static int
-simple(struct cli *cli, const char *name, json_t *args,
-    void (*fn)(json_t *ret))
+simple_flags(struct cli *cli, const char *name, json_t *args,
+    unsigned flags, void (*fn)(json_t *ret))
 {
 	int rc = CLI_EXIT_OK;
-	json_t *ret = cli_call(cli, name, args, &rc);
+	json_t *ret = cli_call_flags(cli, name, args, flags, &rc);
 
 	json_decref(args);
 	if (ret == NULL)
@@ -62,6 +62,21 @@ simple(struct cli *cli, const char *name, json_t *args,
 		fn(ret);
 	json_decref(ret);
 	return rc;
+}
+
+static int
+simple(struct cli *cli, const char *name, json_t *args,
+    void (*fn)(json_t *ret))
+{
+	return simple_flags(cli, name, args, 0, fn);
+}
+
+/* Liveness and status queries go out of band where the agent allows it,
+ * so they are answered while a long command runs. */
+static int
+status_query(struct cli *cli, const char *name, void (*fn)(json_t *ret))
+{
+	return simple_flags(cli, name, NULL, QGA_CALL_OOB, fn);
 }
 
 static void
@@ -110,7 +125,8 @@ verb_probe(struct cli *cli, int argc, char **argv)
 		json_array_foreach(ret, i, v)
 			json_array_append(names, json_object_get(v, "name"));
 	} else {
-		ret = cli_call(cli, "guest-info", NULL, &rc);
+		ret = cli_call_flags(cli, "guest-info", NULL, QGA_CALL_OOB,
+		    &rc);
 		if (ret)
 			json_object_set(out, "version",
 			    json_object_get(ret, "version"));
@@ -200,7 +216,7 @@ verb_ping(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return simple(cli, "guest-ping", NULL, print_ok);
+	return status_query(cli, "guest-ping", print_ok);
 }
 
 static void
@@ -224,7 +240,7 @@ verb_info(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return simple(cli, "guest-info", NULL, print_info);
+	return status_query(cli, "guest-info", print_info);
 }
 
 /* Every scalar member as "key: value". */
@@ -510,7 +526,7 @@ verb_fsfreeze(struct cli *cli, int argc, char **argv)
 	json_t *args, *list;
 
 	if (strcmp(argv[1], "status") == 0 && argc == 2)
-		return simple(cli, "guest-fsfreeze-status", NULL,
+		return status_query(cli, "guest-fsfreeze-status",
 		    print_string);
 	if (strcmp(argv[1], "thaw") == 0 && argc == 2)
 		return simple(cli, "guest-fsfreeze-thaw", NULL, print_count);
