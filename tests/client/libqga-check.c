@@ -15,7 +15,10 @@
  *	    send:NAME[:JSON], sendoob:NAME[:JSON] (queue an asynchronous
  *	    call, in band or with QGA_CALL_OOB, and go on) |
  *	    drain (wait for every queued call; a line per completion, in the
- *	    order they complete, each flushed at once)
+ *	    order they complete, each flushed at once) |
+ *	    exec:PATH (guest-exec, remembering the pid) | status
+ *	    (guest-exec-status of that pid) | statuswait (the same every
+ *	    10 ms until it says exited)
  *
  * "async" opens its own connection through the non-blocking API and queues
  * N calls before the handshake has finished.
@@ -50,6 +53,7 @@ struct pending {
 };
 
 static int npending, nqueued;
+static json_int_t exec_pid;
 
 static void emit(json_t *o);
 
@@ -384,6 +388,31 @@ main(int argc, char **argv)
 			json_t *ev;
 			r = qga_wait_event(c, atoi(op + 10), &ev);
 			o = json_pack("{s:i,s:o?}", "rc", r, "event", ev);
+		} else if (strncmp(op, "exec:", 5) == 0) {
+			args = json_pack("{s:s}", "path", op + 5);
+			r = qga_call(c, "guest-exec", args, timeout_ms, &reply);
+			json_decref(args);
+			if (r == 0 && !qga_reply_is_error(reply))
+				exec_pid = json_integer_value(json_object_get(
+				    qga_reply_return(reply), "pid"));
+			o = result(c, r, reply);
+		} else if (strcmp(op, "status") == 0 ||
+		    strcmp(op, "statuswait") == 0) {
+			args = json_pack("{s:I}", "pid", exec_pid);
+			for (;;) {
+				r = qga_call(c, "guest-exec-status", args,
+				    timeout_ms, &reply);
+				if (r < 0 || op[6] == '\0' ||
+				    qga_reply_is_error(reply) ||
+				    json_is_true(json_object_get(
+				    qga_reply_return(reply), "exited")))
+					break;
+				qga_reply_free(reply);
+				struct timespec ts = { 0, 10000000 };
+				nanosleep(&ts, NULL);
+			}
+			json_decref(args);
+			o = result(c, r, reply);
 		} else if (strcmp(op, "limits") == 0) {
 			r = qga_get_limits(c, timeout_ms, &limits);
 			o = limits_json(c, r, &limits);

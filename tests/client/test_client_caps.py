@@ -8,6 +8,7 @@ and the real qemu-ga.
 A "long in-band command" is guest-file-open of a FIFO for reading: the
 agent's open(2) blocks until the test opens the FIFO for writing, so the
 order of events is decided by the test, never by a clock."""
+import base64
 import json
 import os
 import select
@@ -18,8 +19,9 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clienttest import (CHECK, FakeAgent, agent, check,  # noqa: E402
-                        legacy_behaviour, need_qemu_ga, reply, require_built)
+from clienttest import (CHECK, QGA_CLI, FakeAgent, agent,  # noqa: E402
+                        check, cli, have_qemu_ga, legacy_behaviour,
+                        need_qemu_ga, not_found, reply, require_built)
 
 ETIMEDOUT = -110
 ECONNRESET = -104
@@ -209,6 +211,27 @@ class Events(unittest.TestCase):
         self.assertEqual((res[0]['rc'], res[0].get('event')),
                          (ECONNRESET, None), res)
 
+    def test_guest_exec_exited_reaches_qga_wait_event(self):
+        with agent('qgad') as a:
+            res = check(a.sock, 'exec:/bin/true', 'waitevent:-1', 'status',
+                        'waitevent:0', opts=('-Q', '-c', 'events'))
+        pid = res[1]['reply']['return']['pid']
+        self.assertEqual(res[2]['event']['event'], 'GUEST_EXEC_EXITED')
+        self.assertEqual(res[2]['event']['data'], {'pid': pid, 'exitcode': 0})
+        # The event promises that the status now says exited.
+        self.assertEqual(res[3]['reply']['return'],
+                         {'exited': True, 'exitcode': 0})
+        self.assertEqual(res[4]['rc'], ETIMEDOUT)
+
+    def test_guest_exec_without_events_sends_none(self):
+        for opts in (('-c', 'oob'), ('-N',)):
+            with agent('qgad') as a:
+                res = check(a.sock, 'exec:/bin/true', 'statuswait',
+                            'waitevent:0', opts=('-Q',) + opts)
+            self.assertTrue(res[2]['reply']['return']['exited'])
+            self.assertEqual((res[3]['rc'], res[3]['event']),
+                             (ETIMEDOUT, None), opts)
+
     @need_qemu_ga
     def test_qemu_ga_sends_none(self):
         with agent('qemu-ga') as a:
@@ -291,6 +314,251 @@ class Limits(unittest.TestCase):
             self.legacy(f.sock)
             names = [m['execute'] for m in f.received]
         self.assertNotIn('qga-get-limits', names)
+
+
+
+# ---------------------------------------------------------------------------
+# The qga CLI.
+
+def scripted(negotiate=True, caps=('oob', 'events'), limits=None,
+             incremental=True, chunks=(b'one\n', b'two\n')):
+    """A fake agent with just enough of files, exec and status to watch
+    what qga sends. negotiate False: a legacy agent (no handshake, no
+    qga-get-limits). incremental False: a negotiating agent that predates
+    incremental guest-exec-status."""
+    files = {}
+    state = {'chunks': list(chunks)}
+    greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
+                                             'micro': 0}, 'package': 'fake'},
+                        'capabilities': list(caps)}}
+
+    def behave(msg, conn):
+        name = msg.get('execute') or msg.get('exec-oob')
+        a = msg.get('arguments', {})
+        if name in ('request-negotiation', 'qmp_capabilities',
+                    'qga-get-limits') and not negotiate:
+            return reply(not_found(name), msg)
+        if name == 'request-negotiation':
+            return reply({'return': greeting}, msg)
+        if name == 'qga-get-limits':
+            return reply({'return': limits or {}}, msg)
+        if name == 'guest-file-open':
+            files['pos'] = 0
+            files.setdefault(a['path'], b'')
+            if 'w' in a['mode']:
+                files[a['path']] = b''
+            files['cur'] = a['path']
+            return reply({'return': 1000}, msg)
+        if name == 'guest-file-read':
+            data = files[files['cur']]
+            part = data[files['pos']:files['pos'] + a['count']]
+            files['pos'] += len(part)
+            return reply({'return': {
+                'count': len(part), 'eof': files['pos'] >= len(data),
+                'buf-b64': base64.b64encode(part).decode()}}, msg)
+        if name == 'guest-file-write':
+            part = base64.b64decode(a['buf-b64'])
+            files[files['cur']] += part
+            return reply({'return': {'count': len(part), 'eof': False}},
+                         msg)
+        if name == 'guest-file-seek':
+            size = len(files[files['cur']])
+            files['pos'] = size if a['whence'] == 'end' else a['offset']
+            return reply({'return': {'position': files['pos'],
+                                     'eof': files['pos'] >= size}}, msg)
+        if name == 'guest-exec':
+            state['chunks'] = list(chunks)
+            return reply({'return': {'pid': 42}}, msg)
+        if name == 'guest-exec-status':
+            if a.get('incremental') and not incremental:
+                return reply({'error': {'class': 'GenericError', 'desc':
+                              "Parameter 'incremental' is unexpected"}},
+                             msg)
+            if a.get('incremental') and state['chunks']:
+                data = state['chunks'].pop(0)
+                return reply({'return': {'exited': False, 'out-data':
+                              base64.b64encode(data).decode(),
+                              'out-truncated': False}}, msg)
+            out = b'' if a.get('incremental') else b''.join(chunks)
+            ret = {'exited': True, 'exitcode': 0}
+            if out:
+                ret.update({'out-data': base64.b64encode(out).decode(),
+                            'out-truncated': False})
+            return reply({'return': ret}, msg)
+        if name in ('qmp_capabilities', 'guest-file-close', 'guest-ping'):
+            return reply({'return': {}}, msg)
+        if name == 'guest-info':
+            return reply({'return': {'version': 'fake',
+                                     'supported_commands': []}}, msg)
+        if name == 'guest-fsfreeze-status':
+            return reply({'return': 'thawed'}, msg)
+        return legacy_behaviour()(msg, conn)
+    return behave, files
+
+
+def sent(fake, name):
+    return [m for m in fake.received
+            if (m.get('execute') or m.get('exec-oob')) == name]
+
+
+class CliStatus(unittest.TestCase):
+    def test_status_verbs_go_out_of_band(self):
+        behave, _ = scripted()
+        with FakeAgent(behave) as f:
+            for argv in (['ping'], ['info'], ['fsfreeze', 'status'],
+                         ['time']):
+                cli(f.sock, *argv)
+            caps = sent(f, 'qmp_capabilities')[0]['arguments']
+            how = {(m.get('execute') or m.get('exec-oob')):
+                   'exec-oob' if 'exec-oob' in m else 'execute'
+                   for m in f.received}
+        self.assertEqual(caps, {'enable': ['oob', 'events']})
+        self.assertEqual([how[n] for n in (
+            'guest-ping', 'guest-info', 'guest-fsfreeze-status',
+            'guest-get-time')],
+            ['exec-oob', 'exec-oob', 'exec-oob', 'execute'])
+
+    def test_legacy_agent_sees_neither_oob_nor_capabilities(self):
+        behave, _ = scripted(negotiate=False)
+        with FakeAgent(behave) as f:
+            for argv in (['ping'], ['info'], ['fsfreeze', 'status']):
+                self.assertEqual(cli(f.sock, *argv)[0], 0, argv)
+            keys = {k for m in f.received for k in m}
+            names = {m['execute'] for m in f.received}
+        self.assertNotIn('exec-oob', keys)
+        self.assertFalse(names & {'qmp_capabilities', 'qga-get-limits'})
+
+    def test_qgad_and_qemu_ga(self):
+        kinds = [('qgad', ()), ('qgad', ('--negotiation=off',))]
+        if have_qemu_ga:
+            kinds.append(('qemu-ga', ()))
+        for kind, args in kinds:
+            with self.subTest(kind + str(args)), agent(kind, *args) as a:
+                self.assertEqual(cli(a.sock, 'ping')[:2], (0, b'ok\n'))
+                self.assertEqual(cli(a.sock, 'fsfreeze', 'status')[:2],
+                                 (0, b'thawed\n'))
+
+
+class CliChunks(unittest.TestCase):
+    def run_transfer(self, behave, files, size):
+        payload = bytes(range(256)) * (size // 256) + b'x' * (size % 256)
+        with tempfile.TemporaryDirectory(prefix='qga-caps-') as d, \
+                FakeAgent(behave) as f:
+            local = os.path.join(d, 'l')
+            with open(local, 'wb') as fh:
+                fh.write(payload)
+            self.assertEqual(cli(f.sock, 'put', local, '/g')[0], 0)
+            self.assertEqual(files['/g'], payload)
+            rc, out, err = cli(f.sock, 'cat', '/g')
+            self.assertEqual((rc, out), (0, payload), err)
+            counts = [m['arguments']['count']
+                      for m in sent(f, 'guest-file-read')]
+            writes = [len(base64.b64decode(m['arguments']['buf-b64']))
+                      for m in sent(f, 'guest-file-write')]
+        return counts, writes
+
+    def test_chunks_follow_the_agents_limits(self):
+        behave, files = scripted(limits={'max-file-read-count': 1000,
+                                         'max-message-bytes': 4000})
+        counts, writes = self.run_transfer(behave, files, 5000)
+        self.assertEqual(set(counts), {1000})
+        # (4000 - 1024 bytes for the rest of the request) / 4 * 3
+        self.assertEqual(writes, [2232, 2232, 536])
+
+    def test_chunks_bounded_for_a_generous_agent(self):
+        behave, files = scripted(limits={'max-file-read-count': 48 << 20,
+                                         'max-message-bytes': 64 << 20})
+        counts, writes = self.run_transfer(behave, files, (1 << 20) + 7)
+        self.assertEqual(set(counts), {1 << 20})
+        self.assertEqual(writes, [1 << 20, 7])
+
+    def test_legacy_agent_gets_64_kib(self):
+        behave, files = scripted(negotiate=False)
+        counts, writes = self.run_transfer(behave, files, 70000)
+        self.assertEqual(set(counts), {65536})
+        self.assertEqual(writes, [65536, 70000 - 65536])
+
+
+class CliExec(unittest.TestCase):
+    def test_streams_output_before_the_program_ends(self):
+        # The program cannot end before the test writes to the FIFO, and
+        # the test writes only after reading the first line from qga.
+        d, path = fifo()
+        with d, agent('qgad') as a:
+            p = subprocess.Popen(
+                [QGA_CLI, '-s', a.sock, 'exec', '/bin/sh', '-c',
+                 'echo first; echo e1 >&2; read x < "$1"; echo "$x"; '
+                 'echo e2 >&2; exit 5', 'sh', path],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                got = b''
+                while b'first\n' not in got:
+                    r, _, _ = select.select([p.stdout], [], [], LINE_TIMEOUT)
+                    self.assertTrue(r, 'no output before the program ended')
+                    chunk = os.read(p.stdout.fileno(), 4096)
+                    self.assertTrue(chunk, 'qga ended early')
+                    got += chunk
+                with open(path, 'wb') as w:
+                    w.write(b'hello\n')
+                out, err = p.communicate(timeout=LINE_TIMEOUT)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        self.assertEqual((p.returncode, got + out, err),
+                         (5, b'first\nhello\n', b'e1\ne2\n'))
+
+    def test_same_bytes_streaming_or_not(self):
+        prog = ('/bin/sh', '-c', 'i=0; while [ $i -lt 3000 ]; do '
+                'echo "line $i"; [ $((i % 7)) = 0 ] && echo "err $i" >&2; '
+                'i=$((i+1)); done; printf "\\000\\377no newline"; exit 3')
+        kinds = [('qgad', ()), ('qgad', ('--negotiation=off',))]
+        if have_qemu_ga:
+            kinds.append(('qemu-ga', ()))
+        results, jsons = [], []
+        for kind, args in kinds:
+            with agent(kind, *args) as a:
+                results.append(cli(a.sock, 'exec', *prog))
+                rc, out, err = cli(a.sock, '--json', 'exec', *prog)
+                jsons.append(json.loads(out))
+        want_out = b''.join(b'line %d\n' % i for i in range(3000)) + \
+            b'\x00\xffno newline'
+        want_err = ''.join('err %d\n' % i for i in range(0, 3000, 7))
+        for r in results:
+            self.assertEqual(r, (3, want_out, want_err))
+        for j in jsons[1:]:
+            self.assertEqual(j, jsons[0])
+        self.assertEqual(base64.b64decode(jsons[0]['out-data']), want_out)
+
+    def fake_exec(self, **kw):
+        behave, _ = scripted(**kw)
+        with FakeAgent(behave) as f:
+            rc, out, err = cli(f.sock, 'exec', '/bin/x')
+            rcj, outj, _ = cli(f.sock, '--json', 'exec', '/bin/x')
+            status = sent(f, 'guest-exec-status')
+        self.assertEqual((rc, out), (0, b'one\ntwo\n'), err)
+        self.assertEqual(json.loads(outj)['out-data'],
+                         base64.b64encode(b'one\ntwo\n').decode())
+        return status
+
+    def test_incremental_with_a_negotiating_agent(self):
+        status = self.fake_exec(chunks=(b'one\n', b'two\n'))
+        self.assertTrue(all(m['arguments'].get('incremental')
+                            for m in status))
+        self.assertTrue(all('exec-oob' in m for m in status))
+
+    def test_agent_without_incremental_falls_back(self):
+        # Two runs (plain and --json): each asks once incrementally, is
+        # refused, and polls the plain way.
+        status = self.fake_exec(incremental=False)
+        inc = [bool(m['arguments'].get('incremental')) for m in status]
+        self.assertEqual(inc, [True, False, True, False])
+
+    def test_legacy_agent_never_sees_incremental(self):
+        status = self.fake_exec(negotiate=False)
+        self.assertFalse(any('incremental' in m['arguments']
+                             for m in status))
+        self.assertFalse(any('exec-oob' in m for m in status))
 
 
 if __name__ == '__main__':
