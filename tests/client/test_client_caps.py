@@ -530,6 +530,19 @@ class CliExec(unittest.TestCase):
             self.assertEqual(j, jsons[0])
         self.assertEqual(base64.b64decode(jsons[0]['out-data']), want_out)
 
+    def test_streamed_output_is_not_capped(self):
+        # Past qemu-ga's 16 MiB: the legacy path truncates (and says so),
+        # the streamed one does not.
+        n = (16 << 20) + 1000
+        prog = ('exec', '/bin/sh', '-c', 'head -c %d /dev/zero' % n)
+        with agent('qgad') as a:
+            rc, out, err = cli(a.sock, '--timeout', '120', *prog)
+            rc2, out2, err2 = cli(a.sock, '--timeout', '120', '--no-probe',
+                                  *prog)
+        self.assertEqual((rc, len(out), err), (0, n, ''))
+        self.assertEqual((rc2, len(out2)), (0, 16 << 20))
+        self.assertIn('truncated', err2)
+
     def fake_exec(self, **kw):
         behave, _ = scripted(**kw)
         with FakeAgent(behave) as f:
