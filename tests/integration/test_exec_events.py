@@ -8,7 +8,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, AgentTest, b64, is_qemu_ga, main, unb64  # noqa: E402
+from qgatest import AgentTest, b64, is_qemu_ga, main, unb64  # noqa: E402
 
 # The agent's per-stream cap (QGA_EXEC_OUTPUT_MAX).
 EXEC_OUTPUT_MAX = 16 << 20

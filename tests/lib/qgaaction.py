@@ -15,7 +15,7 @@ import sys
 import subprocess
 import time
 
-from qgatest import Agent, AgentTest, Conn, TIMEOUT, is_qemu_ga
+from qgatest import Agent, AgentTest, is_qemu_ga
 
 STOP_TIMEOUT = 60
 
