@@ -626,6 +626,45 @@ verb_suspend(struct cli *cli, int argc, char **argv)
 	return cli_call_noreply(cli, name, NULL);
 }
 
+/* Print the agent's events, one JSON line each, as they arrive. */
+static int
+verb_events(struct cli *cli, int argc, char **argv)
+{
+	long count = -1, seen = 0;
+	char *end, *line;
+	json_t *ev;
+	int r;
+
+	if (argc == 2) {
+		count = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || count <= 0) {
+			cli_warnx("usage: events [COUNT]");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (!qga_has_capability(cli->c, "events")) {
+		cli_warnx("events: the agent does not offer events (it is %s)",
+		    qga_server_class_name(qga_server_class(cli->c)));
+		return CLI_EXIT_FAIL;
+	}
+	while (count < 0 || seen < count) {
+		r = qga_wait_event(cli->c, -1, &ev);
+		if (r < 0) {
+			cli_warnx("events: %s", qga_errstr(cli->c));
+			return CLI_EXIT_CONN;
+		}
+		line = json_dumps(ev, JSON_COMPACT);
+		json_decref(ev);
+		if (line == NULL)
+			return CLI_EXIT_FAIL;
+		puts(line);
+		fflush(stdout);
+		free(line);
+		seen++;
+	}
+	return CLI_EXIT_OK;
+}
+
 const struct verb cli_verbs[] = {
 	{ "probe", 0, 0, "", verb_probe },
 	{ "call", 1, 2, "NAME [JSON-ARGS]", verb_call },
@@ -651,6 +690,7 @@ const struct verb cli_verbs[] = {
 	{ "reboot", 0, 0, "", verb_reboot },
 	{ "halt", 0, 0, "", verb_halt },
 	{ "suspend", 1, 1, "ram | disk | hybrid", verb_suspend },
+	{ "events", 0, 1, "[COUNT]", verb_events },
 	{ "shell", 0, 0, "", cli_shell },
 	{ NULL, 0, 0, NULL, NULL }
 };

@@ -309,6 +309,29 @@ class Limits(unittest.TestCase):
         with agent('qemu-ga') as a:
             self.legacy(a.sock)
 
+    def test_negotiating_agent_without_the_command(self):
+        # An agent that negotiates but has no qga-get-limits (an older
+        # qgad): qemu-ga's values, asked once.
+        greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
+                                                 'micro': 0},
+                                        'package': 'fake'},
+                            'capabilities': []}}
+
+        def behave(msg, conn):
+            if msg['execute'] == 'request-negotiation':
+                return reply({'return': greeting}, msg)
+            if msg['execute'] == 'qmp_capabilities':
+                return reply({'return': {}}, msg)
+            return legacy_behaviour()(msg, conn)
+        with FakeAgent(behave) as f:
+            res = check(f.sock, 'limits', 'limits')
+            asked = [m for m in f.received
+                     if m['execute'] == 'qga-get-limits']
+        for r in res[1:]:
+            got = {k: v for k, v in r.items() if k not in ('op', 'ms', 'rc')}
+            self.assertEqual(got, self.LEGACY)
+        self.assertEqual(len(asked), 1)
+
     def test_legacy_agent_is_not_asked(self):
         with FakeAgent(legacy_behaviour()) as f:
             self.legacy(f.sock)
@@ -573,6 +596,68 @@ class CliExec(unittest.TestCase):
                              for m in status))
         self.assertFalse(any('exec-oob' in m for m in status))
 
+
+
+class CliEvents(unittest.TestCase):
+    def test_prints_events_as_json_lines(self):
+        greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
+                                                 'micro': 0},
+                                        'package': 'fake'},
+                            'capabilities': ['oob', 'events']}}
+        events = (b'{"event": "GUEST_SHUTDOWN", "data": {"mode": "reboot"}, '
+                  b'"timestamp": {"seconds": 1, "microseconds": 2}}\n'
+                  b'{"event": "AGENT_STOPPING", "data": {"signal": 15}, '
+                  b'"timestamp": {"seconds": 3, "microseconds": 4}}\n')
+
+        def behave(msg, conn):
+            if msg['execute'] == 'request-negotiation':
+                return reply({'return': greeting}, msg)
+            if msg['execute'] == 'qmp_capabilities':
+                return reply({'return': {}}, msg) + events
+            return legacy_behaviour()(msg, conn)
+        with FakeAgent(behave) as f:
+            rc, out, err = cli(f.sock, 'events', '2')
+        self.assertEqual(rc, 0, err)
+        lines = [json.loads(x) for x in out.splitlines()]
+        self.assertEqual([x['event'] for x in lines],
+                         ['GUEST_SHUTDOWN', 'AGENT_STOPPING'])
+        self.assertEqual(lines[0]['data'], {'mode': 'reboot'})
+
+    def test_agents_without_events(self):
+        kinds = [('qgad', ('--negotiation=off',))]
+        if have_qemu_ga:
+            kinds.append(('qemu-ga', ()))
+        for kind, args in kinds:
+            with agent(kind, *args) as a:
+                rc, out, err = cli(a.sock, 'events')
+            self.assertEqual((rc, out), (1, b''), kind)
+            self.assertIn('does not offer events', err)
+        with FakeAgent(legacy_behaviour()) as f:
+            self.assertEqual(cli(f.sock, 'events')[0], 1)
+            self.assertEqual(cli(f.sock, 'events', '0')[0], 2)
+
+    def test_exec_exits_seen_from_another_connection(self):
+        # qga events on one connection, qga exec on another: once the
+        # watcher has negotiated, the next exec's GUEST_EXEC_EXITED reaches
+        # it. Each round runs one more program until it has (bounded).
+        with agent('qgad', '--max-clients=2') as a:
+            p = subprocess.Popen([QGA_CLI, '-s', a.sock, 'events', '1'],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                for _ in range(200):
+                    self.assertEqual(cli(a.sock, 'exec', '/bin/true')[0], 0)
+                    if p.poll() is not None:
+                        break
+                out, err = p.communicate(timeout=LINE_TIMEOUT)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        ev = json.loads(out)
+        self.assertEqual(ev['event'], 'GUEST_EXEC_EXITED')
+        self.assertEqual(ev['data']['exitcode'], 0)
 
 if __name__ == '__main__':
     require_built()
