@@ -523,7 +523,12 @@ print_count(json_t *ret)
 static int
 verb_fsfreeze(struct cli *cli, int argc, char **argv)
 {
+	static const char usage[] = "usage: fsfreeze status | freeze "
+	    "[--thaw-after SECONDS] [MOUNTPOINT ...] | thaw";
 	json_t *args, *list;
+	long secs = 0;
+	char *end;
+	int i = 2;
 
 	if (strcmp(argv[1], "status") == 0 && argc == 2)
 		return status_query(cli, "guest-fsfreeze-status",
@@ -531,16 +536,35 @@ verb_fsfreeze(struct cli *cli, int argc, char **argv)
 	if (strcmp(argv[1], "thaw") == 0 && argc == 2)
 		return simple(cli, "guest-fsfreeze-thaw", NULL, print_count);
 	if (strcmp(argv[1], "freeze") != 0) {
-		cli_warnx("usage: fsfreeze status | freeze [MOUNTPOINT ...] "
-		    "| thaw");
+		cli_warnx("%s", usage);
 		return CLI_EXIT_USAGE;
 	}
-	if (argc == 2)
-		return simple(cli, "guest-fsfreeze-freeze", NULL, print_count);
+	if (argc > 2 && strcmp(argv[2], "--thaw-after") == 0) {
+		if (argc < 4 || (secs = strtol(argv[3], &end, 10)) <= 0 ||
+		    *end) {
+			cli_warnx("%s", usage);
+			return CLI_EXIT_USAGE;
+		}
+		/* The watchdog exists only in negotiated sessions: never
+		 * freeze without the safety net that was asked for. */
+		if (qga_server_class(cli->c) != QGA_SERVER_NEGOTIATING) {
+			cli_warnx("fsfreeze: --thaw-after needs an agent with "
+			    "the freeze watchdog (this one is %s)",
+			    qga_server_class_name(qga_server_class(cli->c)));
+			return CLI_EXIT_FAIL;
+		}
+		i = 4;
+	}
+	args = secs > 0 ? json_pack("{s:I}", "timeout", (json_int_t)secs) :
+	    NULL;
+	if (i == argc)
+		return simple(cli, "guest-fsfreeze-freeze", args, print_count);
+	if (args == NULL)
+		args = json_object();
 	list = json_array();
-	for (int i = 2; i < argc; i++)
+	for (; i < argc; i++)
 		json_array_append_new(list, json_string(argv[i]));
-	args = json_pack("{s:o}", "mountpoints", list);
+	json_object_set_new(args, "mountpoints", list);
 	return simple(cli, "guest-fsfreeze-freeze-list", args, print_count);
 }
 
@@ -683,7 +707,8 @@ const struct verb cli_verbs[] = {
 	{ "cat", 1, 1, "GUEST-FILE", verb_cat },
 	{ "get", 1, 2, "GUEST-FILE [LOCAL-FILE]", verb_get },
 	{ "put", 2, 2, "LOCAL-FILE GUEST-FILE", verb_put },
-	{ "fsfreeze", 1, -1, "status | freeze [MOUNTPOINT ...] | thaw",
+	{ "fsfreeze", 1, -1, "status | freeze [--thaw-after SECONDS] "
+	    "[MOUNTPOINT ...] | thaw",
 	    verb_fsfreeze },
 	{ "fstrim", 0, 1, "[MINIMUM]", verb_fstrim },
 	{ "shutdown", 0, 0, "", verb_shutdown },

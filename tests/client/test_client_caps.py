@@ -659,6 +659,47 @@ class CliEvents(unittest.TestCase):
         self.assertEqual(ev['event'], 'GUEST_EXEC_EXITED')
         self.assertEqual(ev['data']['exitcode'], 0)
 
+
+class CliFreezeWatchdog(unittest.TestCase):
+    def run_fake(self, negotiate, *argv):
+        greeting = {'QMP': {'version': {'qemu': {'major': 10, 'minor': 2,
+                                                 'micro': 0},
+                                        'package': 'fake'},
+                            'capabilities': []}}
+
+        def behave(msg, conn):
+            name = msg['execute']
+            if name == 'request-negotiation' and negotiate:
+                return reply({'return': greeting}, msg)
+            if name == 'qmp_capabilities' and negotiate:
+                return reply({'return': {}}, msg)
+            if name.startswith('guest-fsfreeze-freeze'):
+                return reply({'return': 2}, msg)
+            return legacy_behaviour()(msg, conn)
+        with FakeAgent(behave) as f:
+            rc, out, err = cli(f.sock, 'fsfreeze', 'freeze', *argv)
+            sent = [(m['execute'], m.get('arguments')) for m in f.received
+                    if m['execute'].startswith('guest-fsfreeze')]
+        return rc, out, err, sent
+
+    def test_thaw_after_sends_the_timeout(self):
+        rc, out, err, sent = self.run_fake(True, '--thaw-after', '30')
+        self.assertEqual((rc, out), (0, b'2 filesystems\n'), err)
+        self.assertEqual(sent, [('guest-fsfreeze-freeze', {'timeout': 30})])
+        rc, _, err, sent = self.run_fake(True, '--thaw-after', '5', '/a')
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sent, [('guest-fsfreeze-freeze-list',
+                                 {'timeout': 5, 'mountpoints': ['/a']})])
+
+    def test_legacy_agent_is_never_frozen_without_the_watchdog(self):
+        rc, _, err, sent = self.run_fake(False, '--thaw-after', '30')
+        self.assertEqual((rc, sent), (1, []))
+        self.assertIn('freeze watchdog', err)
+        self.assertEqual(self.run_fake(True, '--thaw-after', '0')[0], 2)
+        # Without the option nothing changes for anyone.
+        rc, _, _, sent = self.run_fake(False)
+        self.assertEqual((rc, sent), (0, [('guest-fsfreeze-freeze', None)]))
+
 if __name__ == '__main__':
     require_built()
     unittest.main(verbosity=2)
