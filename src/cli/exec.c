@@ -268,7 +268,9 @@ stream(struct cli *cli, json_int_t pid)
 		wait_exit(cli, pid, delay);
 		/* Poll fast while the program writes, slower while it is
 		 * quiet; its exit event cuts any wait short. */
-		if (!got && delay < CLI_EXEC_STREAM_MAX_MS)
+		if (got)
+			delay = CLI_EXEC_POLL_MIN_MS;
+		else if (delay < CLI_EXEC_STREAM_MAX_MS)
 			delay = delay * 2 > CLI_EXEC_STREAM_MAX_MS ?
 			    CLI_EXEC_STREAM_MAX_MS : delay * 2;
 	}
