@@ -98,7 +98,10 @@ struct qga_connect_opts {
 #define QGA_CALL_OOB			0x2u	/* out of band: sent with
 	"exec-oob" when qga_oob_available() says so for this command, so that
 	the agent answers it ahead of in-band requests still waiting or
-	running; otherwise sent with "execute" as usual (never an error). */
+	running; otherwise sent with "execute" as usual (never an error). In a
+	session with oob, at most max-in-band-queue - 1 (7 for qgad) in-band
+	calls are in flight; later ones wait in the client, so that the agent
+	never stops reading with an out-of-band call behind them. */
 
 struct qga_client;
 struct qga_reply;

@@ -11,6 +11,12 @@
 #define CLIENT_ID_SIZE		48
 /* How long an automatic resync (after a timeout in id-less mode) may take. */
 #define CLIENT_RESYNC_MS	5000
+/* In a session with oob, in-band calls in flight at once. qgad stops
+ * reading a client with QGA_INBAND_QUEUE_MAX (8) in-band requests queued or
+ * running, and an exec-oob request behind them then waits for one of them:
+ * one fewer keeps out-of-band calls flowing. An agent that reports
+ * max-in-band-queue gets that value less one. */
+#define CLIENT_INBAND_WINDOW	7
 /* Bytes read from the socket at a time. */
 #define CLIENT_READ_SIZE	65536
 
@@ -36,6 +42,7 @@ struct call {
 	json_t		*args;
 	unsigned	 flags;
 	int		 sent;
+	int		 oob;			/* sent with exec-oob */
 	int64_t		 deadline;		/* ms, monotonic; -1 none */
 	qga_reply_cb	*cb;
 	void		*opaque;

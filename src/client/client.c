@@ -236,12 +236,26 @@ begin_resync(struct qga_client *c)
 	return r;
 }
 
+/* How many in-band calls may be in flight; 0 for no limit (sessions
+ * without oob pipeline as deep as the caller likes, as before). */
+static int
+inband_window(const struct qga_client *c)
+{
+	if (!c->ids || !qga_has_capability(c, "oob"))
+		return 0;
+	if (c->have_limits && c->limits.from_agent &&
+	    c->limits.max_in_band_queue > 1 &&
+	    c->limits.max_in_band_queue <= INT_MAX)
+		return (int)c->limits.max_in_band_queue - 1;
+	return CLIENT_INBAND_WINDOW;
+}
+
 /* Send as many queued calls as the ordering rules allow. */
 static int
 pump_calls(struct qga_client *c)
 {
 	struct call *k;
-	int r;
+	int r, window, inband = 0;
 
 	if (c->phase != PH_READY)
 		return 0;
@@ -257,13 +271,24 @@ pump_calls(struct qga_client *c)
 		return send_request(c, c->calls->name, c->calls->args, NULL,
 		    0, 0);
 	}
+	window = inband_window(c);
+	for (k = c->calls; k; k = k->next)
+		if (k->sent && !k->oob)
+			inband++;
 	for (k = c->calls; k; k = k->next) {
 		if (k->sent)
 			continue;
+		k->oob = (k->flags & QGA_CALL_OOB) &&
+		    qga_oob_available(c, k->name);
+		/* In-band calls keep their order: once one waits for room,
+		 * so do the ones after it. */
+		if (!k->oob && window > 0 && inband >= window)
+			continue;
 		next_id(c, k->id);
 		k->sent = 1;
-		r = send_request(c, k->name, k->args, k->id, 0,
-		    (k->flags & QGA_CALL_OOB) && qga_oob_available(c, k->name));
+		if (!k->oob)
+			inband++;
+		r = send_request(c, k->name, k->args, k->id, 0, k->oob);
 		if (r < 0)
 			return r;
 	}

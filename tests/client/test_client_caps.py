@@ -5,9 +5,10 @@ capability enabled, and against sessions that must never see it: qgad
 without the capability, qgad --negotiation=off, a legacy client of qgad,
 and the real qemu-ga.
 
-A "long in-band command" is guest-file-open of a FIFO for reading: the
-agent's open(2) blocks until the test opens the FIFO for writing, so the
-order of events is decided by the test, never by a clock."""
+A "long in-band command" is guest-set-user-password with a fake chpasswd
+first on the agent's PATH that reads a line from a FIFO: it runs until the
+test writes one, so the order of events is decided by the test, never by a
+clock (and no password changes)."""
 import base64
 import json
 import os
@@ -67,70 +68,107 @@ def fifo():
     return d, path
 
 
-def release(path):
-    """Open the FIFO for writing (meeting the agent's blocked reader) and
-    close it at once: the agent's open(2) returns."""
-    os.close(os.open(path, os.O_WRONLY))
+class Blocker:
+    """The long in-band command: op for libqga-check, env for the agent,
+    release() lets one such command finish."""
+    op = ('send:guest-set-user-password:{"username": "nobody", '
+          '"password": "eA==", "crypted": false}')
 
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='qga-caps-')
+        self.fifo = os.path.join(self.tmp.name, 'fifo')
+        os.mkfifo(self.fifo)
+        tool = os.path.join(self.tmp.name, 'chpasswd')
+        with open(tool, 'w') as f:
+            f.write('#!/bin/sh\ncat > /dev/null\nread x < "%s"\n' % self.fifo)
+        os.chmod(tool, 0o755)
+        self.env = {'PATH': self.tmp.name + ':' + os.environ['PATH']}
 
-def blocked_open(path):
-    return 'send:guest-file-open:' + json.dumps({'path': path, 'mode': 'r'})
+    def release(self):
+        with open(self.fifo, 'w') as f:
+            f.write('go\n')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.tmp.cleanup()
 
 
 class OutOfBand(unittest.TestCase):
     def test_oob_ping_overtakes_a_blocked_in_band_command(self):
-        d, path = fifo()
-        with d, agent('qgad') as a:
-            run = Lines(a.sock, blocked_open(path), 'sendoob:guest-ping',
-                        'drain', opts=('-c', 'oob'))
+        with Blocker() as blk, agent('qgad', env=blk.env) as a:
+            run = Lines(a.sock, blk.op, 'sendoob:guest-ping', 'drain',
+                        opts=('-c', 'oob'))
             try:
                 self.assertEqual(run.next()['rc'], 0)       # connect
-                self.assertEqual(run.next()['seq'], 1)      # the open
+                self.assertEqual(run.next()['seq'], 1)      # the blocker
                 queued = run.next()
                 self.assertEqual((queued['seq'], queued['oob']), (2, True))
-                # The open cannot finish before release(): whatever
+                # The blocker cannot finish before release(): whatever
                 # completes now was answered out of band, out of order.
                 first = run.next()
                 self.assertEqual((first['op'], first['seq']),
                                  ('completed', 2), first)
                 self.assertEqual(first['reply']['return'], {})
-                release(path)
+                blk.release()
                 second = run.next()
-                self.assertEqual(second['seq'], 1)
-                self.assertIsInstance(second['reply']['return'], int)
+                self.assertEqual((second['seq'], second['reply']),
+                                 (1, {'return': {}, 'id': second['reply']
+                                      ['id']}))
                 self.assertEqual(run.next()['left'], 0)
             finally:
                 run.close()
 
-    def in_band_in_order(self, sock, opts):
-        d, path = fifo()
-        with d:
-            run = Lines(sock, blocked_open(path), 'sendoob:guest-ping',
-                        'drain', opts=opts)
+    def test_oob_not_stuck_behind_many_in_band_calls(self):
+        # qgad stops reading a client with 8 in-band requests queued or
+        # running; libqga keeps fewer in flight, so the ping still gets
+        # through while ten blockers wait.
+        n = 10
+        with Blocker() as blk, agent('qgad', env=blk.env) as a:
+            run = Lines(a.sock, *([blk.op] * n + ['sendoob:guest-ping',
+                                                  'drain']),
+                        opts=('-c', 'oob'))
             try:
-                run.next()
-                run.next()
-                self.assertFalse(run.next()['oob'])
-                release(path)
-                self.assertEqual([run.next()['seq'], run.next()['seq']],
-                                 [1, 2])
+                for _ in range(n + 2):
+                    run.next()
+                first = run.next()
+                self.assertEqual(first['seq'], n + 1, first)
+                done = []
+                for _ in range(n):
+                    blk.release()
+                    done.append(run.next()['seq'])
+                self.assertEqual(done, list(range(1, n + 1)))
+                self.assertEqual(run.next()['left'], 0)
             finally:
                 run.close()
 
+    def in_band_in_order(self, sock, blk, opts):
+        run = Lines(sock, blk.op, 'sendoob:guest-ping', 'drain', opts=opts)
+        try:
+            run.next()
+            run.next()
+            self.assertFalse(run.next()['oob'])
+            blk.release()
+            self.assertEqual([run.next()['seq'], run.next()['seq']], [1, 2])
+        finally:
+            run.close()
+
     def test_without_the_capability_qgad_keeps_order(self):
-        with agent('qgad') as a:
-            self.in_band_in_order(a.sock, ('-c', 'events'))
+        with Blocker() as blk, agent('qgad', env=blk.env) as a:
+            self.in_band_in_order(a.sock, blk, ('-c', 'events'))
 
     def test_legacy_client_of_qgad_keeps_order(self):
-        with agent('qgad') as a:
-            self.in_band_in_order(a.sock, ('-N',))
+        with Blocker() as blk, agent('qgad', env=blk.env) as a:
+            self.in_band_in_order(a.sock, blk, ('-N',))
 
     def test_negotiation_off_falls_back_to_execute(self):
         # exec-oob would be an error here; the flag must be ignored.
-        with agent('qgad', '--negotiation=off') as a:
+        with Blocker() as blk, \
+                agent('qgad', '--negotiation=off', env=blk.env) as a:
             res = check(a.sock, 'oobavail:guest-ping', 'oob:guest-ping',
                         opts=('-c', 'oob'))
-            self.in_band_in_order(a.sock, ('-c', 'oob'))
+            self.in_band_in_order(a.sock, blk, ('-c', 'oob'))
         self.assertFalse(res[1]['oob'])
         self.assertEqual(res[2]['reply']['return'], {}, res)
 
