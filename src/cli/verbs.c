@@ -107,6 +107,7 @@ verb_probe(struct cli *cli, int argc, char **argv)
 	enum qga_server cls = qga_server_class(cli->c);
 	json_t *greeting = qga_greeting(cli->c), *out, *names, *ret, *v;
 	json_t *gv = json_object_get(greeting, "version");
+	struct qga_limits limits;
 	int rc = CLI_EXIT_OK;
 	size_t i;
 
@@ -138,6 +139,18 @@ verb_probe(struct cli *cli, int argc, char **argv)
 	}
 	json_decref(ret);
 	json_object_set_new(out, "commands", names);
+	if (cls != QGA_SERVER_QMP &&
+	    qga_get_limits(cli->c, cli->timeout_ms, &limits) == 0)
+		json_object_set_new(out, "limits", json_pack(
+		    "{s:I,s:I,s:I,s:i,s:i,s:b}",
+		    "max-message-bytes", (json_int_t)limits.max_message_bytes,
+		    "max-file-read-count",
+		    (json_int_t)limits.max_file_read_count,
+		    "max-exec-output-bytes",
+		    (json_int_t)limits.max_exec_output_bytes,
+		    "max-in-band-queue", (int)limits.max_in_band_queue,
+		    "max-clients", (int)limits.max_clients,
+		    "from-agent", limits.from_agent));
 	if (cli->json) {
 		cli_print_json(out);
 	} else {
@@ -173,6 +186,15 @@ verb_probe(struct cli *cli, int argc, char **argv)
 			    json_integer_value(json_object_get(q, "micro")),
 			    str(v, "package") ? str(v, "package") : "");
 		}
+		if (cls != QGA_SERVER_QMP &&
+		    json_object_get(out, "limits") != NULL)
+			printf("limits:       read %.0f MiB, exec output %.0f MiB,"
+			    " message %.0f MiB (%s)\n",
+			    limits.max_file_read_count / 1048576.0,
+			    limits.max_exec_output_bytes / 1048576.0,
+			    limits.max_message_bytes / 1048576.0,
+			    limits.from_agent ? "reported by the agent" :
+			    "qemu-ga's");
 		printf("commands:     %zu\n", json_array_size(names));
 		print_wrapped("             ", names);
 	}

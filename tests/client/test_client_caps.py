@@ -21,7 +21,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clienttest import (CHECK, QGA_CLI, FakeAgent, agent,  # noqa: E402
-                        check, cli, have_qemu_ga, legacy_behaviour,
+                        check, cli, cli_json, have_qemu_ga,
+                        legacy_behaviour,
                         need_qemu_ga, not_found, reply, require_built)
 
 ETIMEDOUT = -110
@@ -488,6 +489,20 @@ class CliStatus(unittest.TestCase):
             names = {m['execute'] for m in f.received}
         self.assertNotIn('exec-oob', keys)
         self.assertFalse(names & {'qmp_capabilities', 'qga-get-limits'})
+
+    def test_probe_shows_the_limits(self):
+        with agent('qgad') as a, agent('qgad', '--negotiation=off') as b:
+            new = cli_json(a.sock, 'probe')
+            old = cli_json(b.sock, 'probe')
+            rc, text, _ = cli(a.sock, 'probe')
+        self.assertEqual(new['enabled'], ['oob', 'events'])
+        self.assertEqual((new['limits']['from-agent'],
+                          new['limits']['max-in-band-queue']), (True, 8))
+        self.assertEqual((old['limits']['from-agent'],
+                          old['limits']['max-file-read-count']),
+                         (False, 48 << 20))
+        self.assertIn(b'limits:       read 48 MiB, exec output 16 MiB, '
+                      b'message 64 MiB (reported by the agent)', text)
 
     def test_qgad_and_qemu_ga(self):
         kinds = [('qgad', ()), ('qgad', ('--negotiation=off',))]
