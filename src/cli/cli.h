@@ -31,6 +31,10 @@
 /* Streaming exec (incremental guest-exec-status) polls at most this far
  * apart for output; the GUEST_EXEC_EXITED event ends the wait at once. */
 #define CLI_EXEC_STREAM_MAX_MS	200
+/* exec --json while streaming keeps at most this much of each stream for the
+ * final status (the per-stream cap of a legacy agent's single status);
+ * the rest is dropped and the stream is flagged truncated. */
+#define CLI_EXEC_JSON_OUTPUT_MAX	(16u << 20)
 /* Longest line in qga shell. */
 #define CLI_SHELL_MAX_WORDS	64
 

@@ -151,6 +151,10 @@ collect(json_t *st, const char *key, const char *tkey, struct collected *c)
 		cli_warnx("guest-exec-status: bad %s: %s", key, why);
 		return -1;
 	}
+	if (len > CLI_EXEC_JSON_OUTPUT_MAX - c->data.len) {
+		len = CLI_EXEC_JSON_OUTPUT_MAX - c->data.len;
+		c->truncated = 1;
+	}
 	if (len && buf_append(&c->data, data, len) < 0)
 		r = -1;
 	free(data);

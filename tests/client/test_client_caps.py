@@ -615,9 +615,15 @@ class CliExec(unittest.TestCase):
             rc, out, err = cli(a.sock, '--timeout', '120', *prog)
             rc2, out2, err2 = cli(a.sock, '--timeout', '120', '--no-probe',
                                   *prog)
+            # --json holds the output for one final status: capped there
+            # as a legacy agent's status would be (CLI_EXEC_JSON_OUTPUT_MAX).
+            rc3, out3, _ = cli(a.sock, '--timeout', '120', '--json', *prog)
         self.assertEqual((rc, len(out), err), (0, n, ''))
         self.assertEqual((rc2, len(out2)), (0, 16 << 20))
         self.assertIn('truncated', err2)
+        st = json.loads(out3)
+        self.assertEqual((rc3, len(base64.b64decode(st['out-data'])),
+                          st['out-truncated']), (0, 16 << 20, True))
 
     def fake_exec(self, **kw):
         behave, _ = scripted(**kw)
