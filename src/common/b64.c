@@ -76,23 +76,20 @@ static const unsigned char dtable[256] = {
 #undef S
 #undef X
 
-unsigned char *
-b64_decode(const char *in, size_t inlen, size_t *outlen, const char **why)
+size_t
+b64_decode_into(const char *in, size_t inlen, unsigned char *out,
+    const char **why)
 {
 	const unsigned char *p = (const unsigned char *)in;
-	unsigned char *out, *o;
+	unsigned char *o = out;
 	uint32_t acc = 0;
 	int bits = 0;
 	size_t i = 0;
 
-	out = o = malloc(inlen / 4 * 3 + 3);
-	if (out == NULL) {
-		*why = "out of memory";
-		return NULL;
-	}
 	/* One pass. Like GLib, decoding is lenient about padding placement:
 	 * '=' ends nothing, it just carries no bits. The first character that
-	 * is not accepted decides the error. */
+	 * is not accepted decides the error. Each byte is written after the
+	 * characters it comes from were read, at most 3 per 4: out may be in. */
 	while (i < inlen) {
 		unsigned v;
 
@@ -122,10 +119,27 @@ b64_decode(const char *in, size_t inlen, size_t *outlen, const char **why)
 		} else if (v != B64_SKIP) {
 			*why = v == B64_NUL ? "Base64 data contains embedded NUL characters"
 			    : "Base64 data contains invalid characters";
-			free(out);
-			return NULL;
+			return (size_t)-1;
 		}
 	}
-	*outlen = (size_t)(o - out);
+	return (size_t)(o - out);
+}
+
+unsigned char *
+b64_decode(const char *in, size_t inlen, size_t *outlen, const char **why)
+{
+	unsigned char *out = malloc(inlen / 4 * 3 + 3);
+	size_t n;
+
+	if (out == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	n = b64_decode_into(in, inlen, out, why);
+	if (n == (size_t)-1) {
+		free(out);
+		return NULL;
+	}
+	*outlen = n;
 	return out;
 }

@@ -14,4 +14,9 @@ void	 b64_encode(const void *in, size_t n, char *out);
 unsigned char *b64_decode(const char *in, size_t inlen, size_t *outlen,
 		    const char **why);
 
+/* The same, into out (room for inlen / 4 * 3 + 3 bytes, or out == in to
+ * decode in place). Returns the decoded length, or (size_t)-1 with *why set. */
+size_t	 b64_decode_into(const char *in, size_t inlen, unsigned char *out,
+		    const char **why);
+
 #endif
