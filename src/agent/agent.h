@@ -80,7 +80,7 @@ struct client {
 	size_t			 npending;
 	bool			 busy;		/* the head runs on the worker */
 	bool			 closed;	/* connection gone while busy */
-	size_t			 read_since_trim;
+	size_t			 traffic_since_trim;	/* bytes in, and streamed out */
 	struct client		*next;
 };
 

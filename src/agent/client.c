@@ -197,6 +197,8 @@ queue_reply(struct client *c, json_t *msg, bool delimit, struct deferred *def)
 			rc = -1;
 		if (rc == 1) {
 			text = deferred_text_len(def);
+			/* A big reply leaves its memory in the heap too. */
+			c->traffic_since_trim += def->len;
 			c->def = def;
 			def = NULL;
 			dst = &c->out_next;
@@ -313,9 +315,9 @@ trim_memory(struct client *c)
 {
 	struct qga_ctx *a = c->agent;
 
-	if (c->read_since_trim < QGA_TRIM_AFTER_BYTES)
+	if (c->traffic_since_trim < QGA_TRIM_AFTER_BYTES)
 		return;
-	c->read_since_trim = 0;
+	c->traffic_since_trim = 0;
 	if (a->trim_timer)
 		qga_loop_del_timer(a->loop, a->trim_timer);
 	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS, trim_idle, a);
@@ -467,7 +469,7 @@ client_io(int fd, unsigned events, void *data)
 	if (n > 0) {
 		if (c->agent->cfg->verbose)
 			qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
-		c->read_since_trim += (size_t)n;
+		c->traffic_since_trim += (size_t)n;
 		json_stream_feed(c->stream, chunk, (size_t)n);
 		client_pump(c);
 		return;
