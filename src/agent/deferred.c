@@ -43,7 +43,9 @@ qga_ctx_reply_base64(struct qga_ctx *ctx, void *data, size_t len)
 		free(data);
 		return NULL;
 	}
-	d->placeholder = ph;
+	/* Our own reference: if the command drops its value, the address
+	 * cannot come back as some other value of the reply. */
+	d->placeholder = json_incref(ph);
 	d->data = data;
 	d->len = len;
 	j->def = d;
@@ -55,6 +57,7 @@ deferred_free(struct deferred *d)
 {
 	if (d == NULL)
 		return;
+	json_decref(d->placeholder);
 	free(d->data);
 	free(d);
 }

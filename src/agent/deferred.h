@@ -14,8 +14,8 @@
 #define DEFERRED_PIECE	(3 * 32 * 1024)
 
 /* A member of a reply whose value is the base64 of data[0..len), written
- * when the reply goes out. The placeholder (a JSON string in the reply,
- * owned by it) marks where. */
+ * when the reply goes out. The placeholder (a JSON string in the reply; we
+ * hold a reference too) marks where. */
 struct deferred {
 	json_t		*placeholder;
 	unsigned char	*data;
