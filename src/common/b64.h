@@ -6,7 +6,8 @@
 
 /* Encoded length of n bytes, without the NUL. */
 size_t	 b64_encoded_len(size_t n);
-/* Write the encoding of in[0..n) to out (b64_encoded_len(n)+1 bytes). */
+/* Write the encoding of in[0..n) to out (b64_encoded_len(n)+1 bytes; out
+ * must not overlap in). */
 void	 b64_encode(const void *in, size_t n, char *out);
 /* Decode a NUL-terminated string. Like qemu-ga, only A-Za-z0-9+/= and
  * newlines are accepted. Returns a malloc'd buffer and its length in *outlen,
