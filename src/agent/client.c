@@ -124,6 +124,7 @@ client_free(struct client *c)
 {
 	json_stream_free(c->stream);
 	out_drop(c);
+	buf_free(&c->out);
 	free(c);
 }
 
