@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "config.h"
 #include "ctx.h"
+#include "deferred.h"
 #include "json-stream.h"
 #include "loop.h"
 #include "qga-schema-gen.h"
@@ -54,6 +55,7 @@ struct job {
 	json_t			*id;
 	void			*args;		/* the command's argument struct */
 	json_t			*reply;		/* NULL when done: nothing to send */
+	struct deferred		*def;		/* a member of reply written late */
 	bool			 done;
 	bool			 oob;
 	bool			 delimit;	/* prefix the reply with 0xFF */
@@ -71,12 +73,14 @@ struct client {
 	struct session		 session;
 	struct buf		 out;		/* replies and events not yet written */
 	size_t			 out_off;	/* of which this many went */
+	struct deferred		*def;		/* being encoded after out... */
+	struct buf		 out_next;	/* ...and followed by this */
 	unsigned		 watching;	/* loop events asked for */
 	struct job		*head, **tail;	/* in-band requests, in order */
 	size_t			 npending;
 	bool			 busy;		/* the head runs on the worker */
 	bool			 closed;	/* connection gone while busy */
-	size_t			 read_since_trim;
+	size_t			 traffic_since_trim;	/* bytes in, and streamed out */
 	struct client		*next;
 };
 

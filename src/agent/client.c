@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -60,6 +61,23 @@ out_done(struct client *c)
 		buf_reset(&c->out);
 }
 
+/* Everything unsent goes: the reply being streamed and what follows it. */
+static void
+out_drop(struct client *c)
+{
+	out_done(c);
+	deferred_free(c->def);
+	c->def = NULL;
+	buf_free(&c->out_next);
+}
+
+/* Whether output is waiting to be written. */
+static bool
+out_pending(const struct client *c)
+{
+	return c->out_off < c->out.len || c->def != NULL;
+}
+
 static void
 drop_queue(struct client *c)
 {
@@ -88,7 +106,7 @@ client_reset(struct client *c)
 	 * reply meant for it (qemu-ga keeps both; see docs/protocol.md). */
 	c->gen++;
 	json_stream_reset(c->stream);
-	out_done(c);
+	out_drop(c);
 	drop_queue(c);
 	agent_session_init(c->agent, &c->session);
 }
@@ -105,6 +123,7 @@ static void
 client_free(struct client *c)
 {
 	json_stream_free(c->stream);
+	out_drop(c);
 	buf_free(&c->out);
 	free(c);
 }
@@ -151,52 +170,120 @@ dump_cb(const char *buffer, size_t size, void *data)
 	return d->failed ? -1 : 0;
 }
 
-void
-client_queue(struct client *c, json_t *msg, bool delimit)
+/*
+ * Append a reply to the output. With a deferred member (deferred.c) the
+ * text before it goes to out, the member itself is encoded as the client
+ * reads (flush_output), and the rest waits in out_next. While one is being
+ * streamed, everything else queues behind it in out_next.
+ */
+static void
+queue_reply(struct client *c, json_t *msg, bool delimit, struct deferred *def)
 {
-	size_t mark = c->out.len;
+	struct buf *dst = c->def ? &c->out_next : &c->out;
+	size_t mark = dst->len, before = c->out.len + c->out_next.len, text = 0;
+	int rc = 0;
 
 	if (delimit)
-		buf_putc(&c->out, (char)0xFF);
-	/* Serialise straight into the output buffer: no extra copy of large
-	 * replies. ENSURE_ASCII and the default separators are qemu-ga's. */
-	struct dump d = { &c->out, false };
+		buf_putc(dst, (char)0xFF);
+	/* A second deferred member while one is on its way: encoded now. */
+	if (def && c->def) {
+		rc = deferred_materialize(def);
+		deferred_free(def);
+		def = NULL;
+	}
+	if (rc == 0 && def) {
+		rc = deferred_dump(msg, def, dst, &c->out_next);
+		/* Room for a piece now, so that writing one cannot fail. */
+		if (rc == 1 && buf_reserve(&c->out, deferred_piece_len()) < 0)
+			rc = -1;
+		if (rc == 1) {
+			text = deferred_text_len(def);
+			/* A big reply leaves its memory in the heap too. */
+			c->traffic_since_trim += def->len;
+			c->def = def;
+			def = NULL;
+			dst = &c->out_next;
+		}
+	} else if (rc == 0) {
+		/* Serialise straight into the output buffer: no extra copy
+		 * of large replies. ENSURE_ASCII and the default separators
+		 * are qemu-ga's. */
+		struct dump d = { dst, false };
 
-	if (json_dump_callback(msg, dump_cb, &d,
-	    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0 ||
-	    d.failed) {
+		if (json_dump_callback(msg, dump_cb, &d, JSON_ENSURE_ASCII |
+		    JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0 || d.failed)
+			rc = -1;
+	}
+	deferred_free(def);	/* not in msg (an error reply), or failed */
+	if (rc < 0) {
 		/* A reply that cannot be written out is an error reply
 		 * still: no JSON to build, so no allocation but the text's. */
 		static const char oom[] = "{\"error\": {\"class\": \"GenericError\", "
 		    "\"desc\": \"out of memory\"}}";
 
-		c->out.len = mark;
-		buf_append(&c->out, oom, sizeof(oom) - 1);
+		dst->len = mark;
+		if (dst != &c->out_next)
+			buf_reset(&c->out_next);	/* empty without c->def */
+		buf_append(dst, oom, sizeof(oom) - 1);
 	}
-	buf_putc(&c->out, '\n');
+	buf_putc(dst, '\n');
 	if (c->agent->cfg->verbose)
-		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes", c->out.len - mark);
+		qga_log(QGA_LOG_DEBUG, "sending response of %zu bytes",
+		    c->out.len + c->out_next.len - before + text);
+}
+
+void
+client_queue(struct client *c, json_t *msg, bool delimit)
+{
+	queue_reply(c, msg, delimit, NULL);
 }
 
 /*
  * Write what we can; 1 when everything went, 0 when the peer is slow.
- * The written part is skipped with an offset rather than moved.
+ * The written part is skipped with an offset rather than moved. A deferred
+ * member is encoded into out a piece at a time, each piece once the
+ * previous one went, so a slow client costs no memory.
  */
 static int
 flush_output(struct client *c)
 {
-	while (c->out_off < c->out.len) {
-		ssize_t n = write(c->fd, c->out.data + c->out_off,
-		    c->out.len - c->out_off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			/* The peer is gone; its reply with it. */
-			break;
+	for (;;) {
+		while (c->out_off < c->out.len) {
+			ssize_t n = write(c->fd, c->out.data + c->out_off,
+			    c->out.len - c->out_off);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					return 0;
+				/* The peer is gone; its replies with it. */
+				out_drop(c);
+				return 1;
+			}
+			c->out_off += (size_t)n;
 		}
-		c->out_off += (size_t)n;
+		if (c->def == NULL)
+			break;
+		c->out_off = 0;
+		buf_reset(&c->out);
+		if (c->def->pos < c->def->len) {
+			if (deferred_next(c->def, &c->out) < 0) {
+				/* No memory for a piece: a cut reply cannot be
+				 * mended, the client's session ends. */
+				qga_log(QGA_LOG_ERROR, "out of memory writing a reply");
+				out_drop(c);
+				if (c->fd >= 0)
+					shutdown(c->fd, SHUT_RDWR);
+				return 1;
+			}
+		} else {
+			/* The member is out: what followed it is next. */
+			deferred_free(c->def);
+			c->def = NULL;
+			buf_free(&c->out);
+			c->out = c->out_next;
+			memset(&c->out_next, 0, sizeof(c->out_next));
+		}
 	}
 	out_done(c);
 	return 1;
@@ -216,7 +303,7 @@ trim_idle(void *data)
 
 	a->trim_timer = 0;
 	for (struct client *c = a->clients; c; c = c->next)
-		if (c->out.len || c->npending || json_stream_partial(c->stream)) {
+		if (out_pending(c) || c->npending || json_stream_partial(c->stream)) {
 			a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS,
 			    trim_idle, a);
 			return;
@@ -229,9 +316,9 @@ trim_memory(struct client *c)
 {
 	struct qga_ctx *a = c->agent;
 
-	if (c->read_since_trim < QGA_TRIM_AFTER_BYTES)
+	if (c->traffic_since_trim < QGA_TRIM_AFTER_BYTES)
 		return;
-	c->read_since_trim = 0;
+	c->traffic_since_trim = 0;
 	if (a->trim_timer)
 		qga_loop_del_timer(a->loop, a->trim_timer);
 	a->trim_timer = qga_loop_add_timer(a->loop, QGA_TRIM_IDLE_MS, trim_idle, a);
@@ -240,9 +327,15 @@ trim_memory(struct client *c)
 static void
 run_inline(struct client *c, struct job *j)
 {
+	struct deferred *def;
+
 	agent_execute(c->agent, j);
+	def = j->def;
+	j->def = NULL;
 	if (j->reply)
-		client_queue(c, j->reply, j->delimit);
+		queue_reply(c, j->reply, j->delimit, def);
+	else
+		deferred_free(def);
 }
 
 /* Answer the head of the queue if it can be answered now; false when it
@@ -278,7 +371,8 @@ client_pump(struct client *c)
 	for (;;) {
 		/* Replies to requests that arrived together are written
 		 * together; a client that does not read stops being read. */
-		if (c->out.len - c->out_off >= QGA_OUT_BATCH && !flush_output(c))
+		if ((c->def || c->out.len - c->out_off >= QGA_OUT_BATCH) &&
+		    !flush_output(c))
 			break;
 		if (advance(c))
 			continue;
@@ -332,7 +426,7 @@ client_pump(struct client *c)
 	}
 	if (c->fd < 0)
 		return;
-	if (c->out_off < c->out.len && !flush_output(c)) {
+	if (out_pending(c) && !flush_output(c)) {
 		watch(c, QGA_EV_OUT);
 		return;
 	}
@@ -376,7 +470,7 @@ client_io(int fd, unsigned events, void *data)
 	if (n > 0) {
 		if (c->agent->cfg->verbose)
 			qga_log(QGA_LOG_DEBUG, "read data, count: %zd", n);
-		c->read_since_trim += (size_t)n;
+		c->traffic_since_trim += (size_t)n;
 		json_stream_feed(c->stream, chunk, (size_t)n);
 		client_pump(c);
 		return;

@@ -50,10 +50,25 @@ void	 qga_ctx_run_on_main(struct qga_ctx *ctx,
 	    void (*fn)(struct qga_ctx *ctx, void *data), void *data);
 
 /*
+ * A deferred reply member: the value, for the command's return object, of
+ * a member that is the base64 encoding of data[0..len) (malloc'd; the
+ * agent takes it, and frees it also when this fails). The bytes are
+ * encoded as the reply is written, a piece at a time, straight into the
+ * client's output: the agent never holds the encoded text, nor a JSON
+ * string of it. One per reply (a second one is encoded at once). NULL when
+ * out of memory. Any thread: the running command's.
+ */
+json_t	*qga_ctx_reply_base64(struct qga_ctx *ctx, void *data, size_t len);
+
+/*
  * Commands flagged "blocking" in the schema run on a worker thread; they
  * may use qga_ctx_config, qga_ctx_new_handle, qga_ctx_frozen,
- * qga_ctx_set_frozen, qga_ctx_run_on_main, qga_ctx_emit_event and logging,
- * and nothing else of this header.
+ * qga_ctx_set_frozen, qga_ctx_run_on_main, qga_ctx_emit_event,
+ * qga_ctx_reply_base64 and logging, and nothing else of this header.
+ *
+ * A command's string arguments belong to its request, which nothing reads
+ * after the command: a handler may overwrite their bytes (decode them in
+ * place), within their length.
  */
 
 /* Prefix the reply to the command being run with the 0xFF sentinel. */

@@ -144,6 +144,7 @@ job_free(struct job *j)
 	if (j == NULL)
 		return;
 	json_decref(j->reply);
+	deferred_free(j->def);
 	json_decref(j->req);
 	free(j->args);
 	free(j);
@@ -320,6 +321,11 @@ agent_dispatch(struct qga_ctx *a, struct client *c, json_t *req)
 	if (j == NULL)
 		return agent_error_reply(NULL, QGA_ERR_GENERIC, "out of memory");
 	agent_execute(a, j);
+	/* No client writes this reply: the deferred member becomes a string. */
+	if (j->def && deferred_materialize(j->def) < 0) {
+		json_decref(j->reply);
+		j->reply = agent_error_reply(j->id, QGA_ERR_GENERIC, "out of memory");
+	}
 	reply = json_incref(j->reply);
 	job_free(j);
 	return reply;

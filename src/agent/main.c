@@ -59,6 +59,10 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_MAX, 0);
 	mallopt(M_TRIM_THRESHOLD, QGA_HEAP_KEEP);
+	/* One heap for both threads: a read's buffer (the worker's) and a
+	 * write's request (parsed on the main thread) reuse the same pages,
+	 * and the worker adds no arena of its own. */
+	mallopt(M_ARENA_MAX, 1);
 	n = qga_schema_commands(all, QGA_SCHEMA_MAX_COMMANDS);
 	for (size_t i = 0; i < n; i++)
 		names[i] = all[i].name;

@@ -201,10 +201,9 @@ qmp_guest_file_close(const struct qga_args_guest_file_close *args,
 }
 
 /*
- * The data is read into the tail of the buffer its base64 text needs and
- * encoded in place, front to back: the encoder writes 4 bytes per 3 read,
- * and the gap in front of the data (a third of its size) keeps the write
- * position behind the read position. One buffer, no copy.
+ * The data is read into a buffer of its own size and handed to the agent
+ * as a deferred reply member: it is base64-encoded as the reply is
+ * written, so a read holds one copy of the data, never its encoding.
  */
 json_t *
 qmp_guest_file_read(const struct qga_args_guest_file_read *args,
@@ -212,12 +211,11 @@ qmp_guest_file_read(const struct qga_args_guest_file_read *args,
 {
 	int64_t count = args->has_count ? args->count : FILE_READ_COUNT_DEFAULT;
 	struct handle *h = find(args->handle, err);
-	size_t enclen, got;
 	json_t *ret = NULL;
-	char *buf;
+	unsigned char *buf;
+	size_t got;
 	int read_errno;
 
-	(void)ctx;
 	if (h == NULL)
 		return NULL;
 	if (count < 0 || count > FILE_READ_COUNT_MAX) {
@@ -232,30 +230,27 @@ qmp_guest_file_read(const struct qga_args_guest_file_read *args,
 		}
 		h->state = RW_NEW;
 	}
-	enclen = b64_encoded_len((size_t)count);
-	buf = malloc(enclen + 1);
+	buf = malloc((size_t)count + 1);
 	if (buf == NULL) {
-		qga_error_set(err, "failed to allocate %zu bytes", enclen + 1);
+		qga_error_set(err, "failed to allocate %zu bytes", (size_t)count + 1);
 		return NULL;
 	}
-	got = fread(buf + enclen - (size_t)count, 1, (size_t)count, h->fh);
+	got = fread(buf, 1, (size_t)count, h->fh);
 	read_errno = errno;
 	if (ferror(h->fh)) {
 		qga_error_set_errno(err, read_errno, "failed to read file");
 		qga_slog("guest-file-read failed, handle: %" PRId64, args->handle);
+		free(buf);
 	} else {
 		bool eof = feof(h->fh);
 
-		b64_encode(buf + enclen - (size_t)count, got, buf);
-		/* Base64 is ASCII: no need for jansson to validate it. */
+		/* Takes buf, whatever happens. */
 		ret = json_pack("{s:I,s:o,s:b}", "count", (json_int_t)got,
-		    "buf-b64", json_stringn_nocheck(buf, b64_encoded_len(got)),
-		    "eof", eof);
+		    "buf-b64", qga_ctx_reply_base64(ctx, buf, got), "eof", eof);
 		if (ret == NULL)
 			qga_error_set(err, "out of memory");
 		h->state = RW_READING;
 	}
-	free(buf);
 	clearerr(h->fh);
 	return ret;
 }
@@ -282,8 +277,10 @@ qmp_guest_file_write(const struct qga_args_guest_file_write *args,
 		}
 		h->state = RW_NEW;
 	}
-	data = b64_decode(args->buf_b64, strlen(args->buf_b64), &len, &why);
-	if (data == NULL) {
+	/* In place: the argument is ours to overwrite (ctx.h). */
+	data = (unsigned char *)(uintptr_t)args->buf_b64;
+	len = b64_decode_into(args->buf_b64, strlen(args->buf_b64), data, &why);
+	if (len == (size_t)-1) {
 		qga_error_set(err, "%s", why);
 		return NULL;
 	}
@@ -291,7 +288,6 @@ qmp_guest_file_write(const struct qga_args_guest_file_write *args,
 	if (count < 0 || (uint64_t)count > len) {
 		qga_error_set(err, "value '%" PRId64 "' is invalid for argument count",
 		    count);
-		free(data);
 		return NULL;
 	}
 	wrote = fwrite(data, 1, (size_t)count, h->fh);
@@ -304,7 +300,6 @@ qmp_guest_file_write(const struct qga_args_guest_file_write *args,
 		    "eof", feof(h->fh) != 0);
 		h->state = RW_WRITING;
 	}
-	free(data);
 	clearerr(h->fh);
 	return ret;
 }

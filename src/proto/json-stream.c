@@ -318,6 +318,47 @@ single(struct json_stream *s, enum tok_type type, char c)
 	finish_token(s, type);
 }
 
+/* Bytes that stand for themselves inside a string of either quote: not a
+ * control byte, 0xFE/0xFF, a backslash or a quote. */
+static const unsigned char string_plain[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,
+};
+
+/* Whether 8 bytes are all string_plain, a word at a time: each test is
+ * "some byte is zero" ((v - 1s) & ~v & 80s), exact for "some". */
+#define ONES	0x0101010101010101ull
+#define HIGHS	0x8080808080808080ull
+#define HASZERO(v)	(((v) - ONES) & ~(v) & HIGHS)
+static bool
+word_plain(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	return (HASZERO(w ^ (ONES * '"')) | HASZERO(w ^ (ONES * '\'')) |
+	    HASZERO(w ^ (ONES * '\\')) |
+	    HASZERO((w | ONES) ^ (ONES * 0xFF)) |		/* 0xFE, 0xFF */
+	    ((w - ONES * 0x20) & ~w & HIGHS)) == 0;		/* < 0x20 */
+}
+#undef HASZERO
+#undef HIGHS
+#undef ONES
+
 static bool
 is_structural(unsigned char c)
 {
@@ -386,11 +427,22 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 				continue;
 			}
 		case L_STRING: {
-			/* Fast path: copy the run of ordinary bytes at once. */
+			/* Fast path: copy the run of ordinary bytes at once.
+			 * One table lookup a byte (a base64 payload is one
+			 * run of tens of MB); the other quote is ordinary. */
 			const unsigned char *q = p;
-			while (q < end && *q >= 0x20 && *q < 0xFE && *q != '\\' &&
-			    *q != (unsigned char)s->quote)
-				q++;
+			for (;;) {
+				while (end - q >= 8 && word_plain(q))
+					q += 8;
+				while (q < end && string_plain[*q])
+					q++;
+				if (q < end && (*q == '"' || *q == '\'') &&
+				    *q != (unsigned char)s->quote) {
+					q++;
+					continue;
+				}
+				break;
+			}
 			if (q > p) {
 				tok_add(s, (const char *)p, (size_t)(q - p));
 				p = q;

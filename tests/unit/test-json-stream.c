@@ -77,6 +77,47 @@ test_errors(void **state)
 	expect("-x", "err:JSON parse error, stray '-x'");
 }
 
+/* Strings are scanned 8 bytes at a time: every special byte must be seen
+ * at every offset within a word, and the other quote is ordinary. */
+static void
+test_string_scan_offsets(void **state)
+{
+	static const struct {
+		char		 byte;
+		const char	*want;	/* with the byte at %zu */
+	} cases[] = {
+		{ '\'', "msg:\"%s'%s\"" },
+		{ '\x01', "err:" },
+		{ '\x1f', "err:" },
+	};
+	char in[128], want[128], a[32], b[32];
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (size_t at = 0; at < 20; at++) {
+			struct json_stream *s = json_stream_new();
+			char *got;
+
+			memset(a, 'x', at);
+			a[at] = '\0';
+			memset(b, 'y', 19 - at);
+			b[19 - at] = '\0';
+			snprintf(in, sizeof(in), "\"%s%c%s\"", a, cases[c].byte, b);
+			snprintf(want, sizeof(want), cases[c].want, a, b);
+			got = one_event(s, in, strlen(in));
+			if (cases[c].byte == '\'')
+				assert_string_equal(got, want);
+			else
+				assert_true(strncmp(got, "err:", 4) == 0);
+			free(got);
+			json_stream_free(s);
+		}
+	/* Single-quoted: the double quote is ordinary, the single one ends. */
+	expect("'aaaaaaaaaa\"bbbbbbbbbbbbbbbbbbbbbbbb'", "msg:\"aaaaaaaaaa\\\"bbbbbbbbbbbbbbbbbbbbbbbb\"");
+	expect("\"aaaaaaaaaaaaaaa\\nbbbbbbbbbb\"", "msg:\"aaaaaaaaaaaaaaa\\nbbbbbbbbbb\"");
+	expect("\"aaaaaaaaaaaaaaa\xc3\xa9" "bbbbbbbb\"", "msg:\"aaaaaaaaaaaaaaa\xc3\xa9" "bbbbbbbb\"");
+}
+
 static void
 test_split_anywhere(void **state)
 {
@@ -256,6 +297,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_string_scan_offsets),
 		cmocka_unit_test(test_split_anywhere),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_ff_recovers_partial),

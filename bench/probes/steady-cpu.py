@@ -1,0 +1,38 @@
+"""Agent CPU per 16 MiB guest-file-read or -write in steady state (after two
+warm-up transfers on the same connection, so the heap is warm): the
+agent's own cost without the VM's first-touch page faults.
+
+Usage: steady-cpu.py AGENT read|write N   (agent pinned to CPU 1)
+With PERF_OUT=FILE, the measured transfers run under
+`perf record -g -o FILE -p AGENT_PID` (read with perf report -i FILE)."""
+import os, sys, json, base64, signal, subprocess, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests', 'lib'))
+import qgatest
+from qgaaction import big_line
+binary, mode, n = os.path.abspath(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def cpu(pid):
+    f = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) * 1000 / os.sysconf('SC_CLK_TCK')
+with qgatest.Agent(binary=binary) as a:
+    os.sched_setaffinity(a.proc.pid, {1})
+    c = a.connect()
+    p = os.path.join(a.dir, 'data'); data = os.urandom(16 << 20); open(p, 'wb').write(data)
+    h = c.ok('guest-file-open', {'path': p, 'mode': 'r+'})
+    req = json.dumps({'execute': 'guest-file-write', 'arguments': {'handle': h, 'buf-b64': base64.b64encode(data).decode()}}).encode()
+    rreq = json.dumps({'execute': 'guest-file-read', 'arguments': {'handle': h, 'count': 16 << 20}}).encode()
+    seek = json.dumps({'execute': 'guest-file-seek', 'arguments': {'handle': h, 'offset': 0, 'whence': 'set'}}).encode()
+    def one():
+        c.send(seek); c.line(); c.send(req if mode == 'write' else rreq); big_line(c)
+    one(); one()
+    perf = None
+    if os.environ.get('PERF_OUT'):
+        perf = subprocess.Popen(['perf', 'record', '-g', '-o', os.environ['PERF_OUT'],
+                                 '-p', str(a.proc.pid)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    t = cpu(a.proc.pid)
+    for i in range(n): one()
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+    print(mode, 'agent CPU per 16 MiB, steady: %.1f ms' % ((cpu(a.proc.pid) - t) / n))
