@@ -47,6 +47,8 @@ VARIES = {
 # Commands a scenario needs; it is skipped when the agent lacks them.
 NEEDS = {'file-open': 'guest-file-open', 'exec': 'guest-exec'}
 REPLY_TIMEOUT = float(os.environ.get('QGA_FAULT_TIMEOUT', '10'))
+# Seconds the agent's fd count may take to come back after the last client.
+FD_SETTLE = 10
 
 
 def check_reply(raw):
@@ -144,8 +146,14 @@ def run(shim, names):
                 for k in range(100):
                     c.line(REPLY_TIMEOUT)
             c.close()
-        time.sleep(0.5)
-        fds1 = len(qgatest.proc_fds(pid))
+        # Clients and exec pipes close a moment after their last reply
+        # (later on a loaded machine); a leak stays however long we wait.
+        deadline = time.time() + FD_SETTLE
+        while True:
+            fds1 = len(qgatest.proc_fds(pid))
+            if fds1 == fds0 or time.time() > deadline:
+                break
+            time.sleep(0.1)
         if fds1 != fds0:
             failures.append('fd count %d -> %d' % (fds0, fds1))
         agent.proc.send_signal(signal.SIGTERM)
