@@ -256,6 +256,7 @@ def main():
                     m = re.fullmatch(r"file=(\S+)", rest.strip())
                     if not m:
                         print(f"FAIL {where}: {kind} block without file=NAME")
+                        total += 1
                         failed += 1
                         continue
                     path = os.path.join(scratch, m.group(1))
