@@ -8,11 +8,14 @@
  *   qga-bench echo -m unix-listen -p SOCK [-t DIR]  the echo limit server
  *   qga-bench b64 [MIB]                             base64 limit
  *   qga-bench pings SOCK N                          N pings (for callgrind)
+ *   qga-bench caps [options] -- AGENT [ARGS...]    issue 10's metrics
+ *   qga-bench exitstamp MS                          sleep, print the time, exit
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,6 +47,8 @@
 #define STARTUP_TIMEOUT_MS	10000
 
 static const char PING[] = "{\"execute\":\"guest-ping\"}\n";
+
+static void usage(void);
 
 /* ---- small helpers ---- */
 
@@ -1234,6 +1239,414 @@ cmd_pings(int argc, char **argv)
 	return 0;
 }
 
+/* ---- issue 10: what negotiated capabilities change ----
+ *
+ * exec completion latency: guest-exec of "qga-bench exitstamp MS", which
+ * sleeps, prints CLOCK_MONOTONIC (system-wide, so comparable with ours) and
+ * exits; the latency is from that stamp to the moment the client knows the
+ * program exited: the GUEST_EXEC_EXITED event (events session), or the
+ * first guest-exec-status saying exited when polling every
+ * CAPS_POLL_MS (the interval libvirt and Proxmox use).
+ *
+ * ping during a long in-band command: an in-band guest-file-read of a
+ * --long-mib file (48 MiB, the most one read may return), and meanwhile
+ * guest-pings one after another (CAPS_PING_GAP_MS apart) until the read's
+ * reply is in: exec-oob in an oob session, plain execute otherwise (then
+ * the first ping queues behind the read).
+ */
+
+/* Poll interval of the polling client, ms. */
+#define CAPS_POLL_MS		100
+/* Pause between pings during the long command, ms. */
+#define CAPS_PING_GAP_MS	10
+
+struct caps_opts {
+	const char	*dir;
+	int		 cpu;
+	int		 execs;
+	size_t		 long_bytes;
+	char		**argv;
+	int		 argc;
+};
+
+/* The next message, replies and events alike. */
+static json_t *
+next_msg(struct conn *c, uint64_t *when)
+{
+	size_t n;
+	char *line = conn_line(c, &n);
+	json_t *v;
+
+	if (when)
+		*when = now_ns();
+	v = json_loadb(line, n, 0, NULL);
+	if (v == NULL)
+		die("unparsable message from the agent");
+	return v;
+}
+
+/* The reply with string id `id`, skipping events. */
+static json_t *
+reply_to(struct conn *c, const char *id)
+{
+	for (;;) {
+		json_t *v = next_msg(c, NULL);
+		const char *got = json_string_value(json_object_get(v, "id"));
+
+		if (got && strcmp(got, id) == 0) {
+			json_t *r = json_object_get(v, "return");
+			if (r == NULL)
+				die("request %s failed", id);
+			json_incref(r);
+			json_decref(v);
+			return r;
+		}
+		json_decref(v);
+	}
+}
+
+/* A connection; with caps, negotiated with those capabilities. */
+static void
+caps_connect(struct conn *c, const char *sock, const char *caps)
+{
+	char req[256];
+
+	conn_open(c, sock);
+	if (caps == NULL)
+		return;
+	snprintf(req, sizeof(req),
+	    "{\"execute\":\"request-negotiation\",\"id\":\"n\"}\n");
+	send_all(c->fd, req, strlen(req));
+	json_decref(reply_to(c, "n"));
+	snprintf(req, sizeof(req), "{\"execute\":\"qmp_capabilities\","
+	    "\"arguments\":{\"enable\":[%s]},\"id\":\"c\"}\n", caps);
+	send_all(c->fd, req, strlen(req));
+	json_decref(reply_to(c, "c"));
+}
+
+static json_int_t
+caps_exec(struct conn *c, int ms)
+{
+	char exe[PATH_MAX], req[PATH_MAX + 256];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	json_t *r, *path;
+	char *q;
+	json_int_t pid;
+
+	if (n <= 0)
+		die("readlink /proc/self/exe: %s", strerror(errno));
+	exe[n] = '\0';
+	path = json_string(exe);
+	q = json_dumps(path, JSON_ENCODE_ANY);
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-exec\",\"arguments\":"
+	    "{\"path\":%s,\"arg\":[\"exitstamp\",\"%d\"],"
+	    "\"capture-output\":true},\"id\":\"x\"}\n", q, ms);
+	free(q);
+	json_decref(path);
+	send_all(c->fd, req, strlen(req));
+	r = reply_to(c, "x");
+	pid = json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	return pid;
+}
+
+/* The exit stamp from an exited status's out-data. */
+static uint64_t
+exit_stamp(json_t *st)
+{
+	const char *b = json_string_value(json_object_get(st, "out-data"));
+	unsigned char out[64];
+	ssize_t n;
+
+	if (b == NULL || strlen(b) > 80)
+		die("exitstamp printed nothing usable");
+	n = b64_dec(b, strlen(b), out);
+	if (n <= 0 || n >= (ssize_t)sizeof(out))
+		die("exitstamp printed nothing usable");
+	out[n] = '\0';
+	return strtoull((char *)out, NULL, 10);
+}
+
+static json_t *
+exec_status(struct conn *c, json_int_t pid, uint64_t *when)
+{
+	char req[160];
+
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-exec-status\","
+	    "\"arguments\":{\"pid\":%lld},\"id\":\"s\"}\n", (long long)pid);
+	send_all(c->fd, req, strlen(req));
+	json_t *r = reply_to(c, "s");
+	if (when)
+		*when = now_ns();
+	return r;
+}
+
+/* A program delay that does not stay in phase with the poll interval. */
+static int
+caps_delay(int i)
+{
+	return 150 + (i * 37) % 100;
+}
+
+static void
+exec_latency_events(const struct caps_opts *o, const char *sock)
+{
+	uint64_t *lat = xmalloc((size_t)o->execs * sizeof(*lat)), known = 0;
+	struct conn c = { .fd = -1 };
+
+	caps_connect(&c, sock, "\"events\"");
+	for (int i = 0; i < o->execs; i++) {
+		json_int_t pid = caps_exec(&c, caps_delay(i));
+		json_t *st;
+
+		for (;;) {
+			json_t *v = next_msg(&c, &known);
+			json_t *d = json_object_get(v, "data");
+			bool ours = json_is_string(json_object_get(v, "event")) &&
+			    strcmp(json_string_value(json_object_get(v, "event")),
+			    "GUEST_EXEC_EXITED") == 0 &&
+			    json_integer_value(json_object_get(d, "pid")) == pid;
+			json_decref(v);
+			if (ours)
+				break;
+		}
+		st = exec_status(&c, pid, NULL);
+		if (!json_is_true(json_object_get(st, "exited")))
+			die("GUEST_EXEC_EXITED came before the status said exited");
+		lat[i] = known - exit_stamp(st);
+		json_decref(st);
+	}
+	conn_close(&c);
+	free(c.buf);
+	metric("exec_exit_events_ms", "%.3f",
+	    percentile(lat, (size_t)o->execs, 50) / 1e6);
+	free(lat);
+}
+
+static void
+exec_latency_polling(const struct caps_opts *o, const char *sock)
+{
+	uint64_t *lat = xmalloc((size_t)o->execs * sizeof(*lat)), known;
+	struct conn c = { .fd = -1 };
+
+	caps_connect(&c, sock, NULL);
+	for (int i = 0; i < o->execs; i++) {
+		json_int_t pid = caps_exec(&c, caps_delay(i));
+		json_t *st;
+
+		for (;;) {
+			usleep(CAPS_POLL_MS * 1000);
+			st = exec_status(&c, pid, &known);
+			if (json_is_true(json_object_get(st, "exited")))
+				break;
+			json_decref(st);
+		}
+		lat[i] = known - exit_stamp(st);
+		json_decref(st);
+	}
+	conn_close(&c);
+	free(c.buf);
+	metric("exec_exit_polling_ms", "%.3f",
+	    percentile(lat, (size_t)o->execs, 50) / 1e6);
+	free(lat);
+}
+
+/* Pings while a long in-band read runs; the median latency, and how long
+ * the read took. */
+static void
+ping_during_read(const struct caps_opts *o, const char *sock,
+    const char *path, bool oob, const char *key)
+{
+	struct conn c = { .fd = -1 };
+	char req[1400], ping[96];
+	uint64_t t0, sent, got, read_ns = 0, *lat;
+	size_t nlat = 0, cap = 1024;
+	json_t *s, *r;
+	char *q;
+	int64_t h;
+	int seq = 0;
+	bool read_done = false;
+
+	caps_connect(&c, sock, oob ? "\"oob\"" : NULL);
+	s = json_string(path);
+	q = json_dumps(s, JSON_ENCODE_ANY);
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-file-open\","
+	    "\"arguments\":{\"path\":%s,\"mode\":\"r\"},\"id\":\"o\"}\n", q);
+	free(q);
+	json_decref(s);
+	send_all(c.fd, req, strlen(req));
+	r = reply_to(&c, "o");
+	h = json_integer_value(r);
+	json_decref(r);
+
+	lat = xmalloc(cap * sizeof(*lat));
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-file-read\","
+	    "\"arguments\":{\"handle\":%lld,\"count\":%zu},\"id\":\"r\"}\n",
+	    (long long)h, o->long_bytes);
+	t0 = now_ns();
+	send_all(c.fd, req, strlen(req));
+	while (!read_done) {
+		snprintf(ping, sizeof(ping), "{\"%s\":\"guest-ping\","
+		    "\"id\":\"p%d\"}\n", oob ? "exec-oob" : "execute", ++seq);
+		char want[16];
+		snprintf(want, sizeof(want), "p%d", seq);
+		sent = now_ns();
+		send_all(c.fd, ping, strlen(ping));
+		for (;;) {
+			size_t n;
+			char *line = conn_line(&c, &n);
+
+			got = now_ns();
+			if (n > 65536) {
+				/* The read's reply: checked without parsing
+				 * 64 MB of JSON, which would delay the next
+				 * ping's reply by seconds here. */
+				char *k = memmem(line, n, "\"count\": ", 9);
+				if (k == NULL || strtoull(k + 9, NULL, 10) !=
+				    o->long_bytes)
+					die("the long read failed or was short");
+				read_ns = got - t0;
+				read_done = true;
+				continue;
+			}
+			json_t *v = json_loadb(line, n, 0, NULL);
+			const char *id = json_string_value(json_object_get(v,
+			    "id"));
+
+			if (id && strcmp(id, "r") == 0)
+				die("the long read failed");
+			bool mine = id && strcmp(id, want) == 0;
+			json_decref(v);
+			if (mine)
+				break;
+		}
+		if (nlat == cap) {
+			cap *= 2;
+			lat = realloc(lat, cap * sizeof(*lat));
+			if (lat == NULL)
+				die("out of memory");
+		}
+		lat[nlat++] = got - sent;
+		if (getenv("QGA_BENCH_TRACE"))
+			fprintf(stderr, "ping %d: sent +%.3f ms, answered +%.3f "
+			    "ms, read %s\n", seq, (sent - t0) / 1e6,
+			    (got - t0) / 1e6, read_done ? "done" : "running");
+		if (!read_done)
+			usleep(CAPS_PING_GAP_MS * 1000);
+	}
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-file-close\","
+	    "\"arguments\":{\"handle\":%lld},\"id\":\"z\"}\n", (long long)h);
+	send_all(c.fd, req, strlen(req));
+	json_decref(reply_to(&c, "z"));
+	conn_close(&c);
+	free(c.buf);
+	metric(key, "%.3f", percentile(lat, nlat, 50) / 1e6);
+	if (!oob)
+		metric("long_read_ms", "%.1f", read_ns / 1e6);
+	free(lat);
+}
+
+static int
+cmd_caps(const struct caps_opts *co)
+{
+	struct opts o = { .dir = co->dir, .cpu = co->cpu, .argv = co->argv,
+	    .argc = co->argc };
+	struct agent ag = { 0 };
+	struct conn c = { .fd = -1 };
+	uint64_t st, sc;
+	char path[600];
+	bool neg, has_exec;
+	unsigned char *data;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	start_agent(&o, &ag, "caps", &st, &sc);
+	agent_pid = ag.pid;
+	conn_open(&c, ag.sock);
+	learn_commands(&c, &ag);
+	conn_close(&c);
+	neg = has_command(&ag, "request-negotiation");
+	has_exec = has_command(&ag, "guest-exec") &&
+	    has_command(&ag, "guest-exec-status");
+
+	if (has_exec && neg)
+		exec_latency_events(co, ag.sock);
+	else
+		na("exec_exit_events_ms");
+	if (has_exec)
+		exec_latency_polling(co, ag.sock);
+	else
+		na("exec_exit_polling_ms");
+
+	if (has_command(&ag, "guest-file-read")) {
+		snprintf(path, sizeof(path), "%s/long.bin", ag.state);
+		data = xmalloc(co->long_bytes);
+		fill_pattern(data, co->long_bytes, 7);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, data, co->long_bytes) !=
+		    (ssize_t)co->long_bytes)
+			die("cannot write %s", path);
+		close(fd);
+		free(data);
+		ping_during_read(co, ag.sock, path, false, "ping_inband_ms");
+		if (neg)
+			ping_during_read(co, ag.sock, path, true,
+			    "ping_oob_ms");
+		else
+			na("ping_oob_ms");
+		unlink(path);
+	} else {
+		na("ping_inband_ms");
+		na("ping_oob_ms");
+		na("long_read_ms");
+	}
+	stop(ag.pid);
+	json_decref(ag.commands);
+	return 0;
+}
+
+static int
+cmd_exitstamp(int argc, char **argv)
+{
+	int ms = argc > 1 ? atoi(argv[1]) : 0;
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	printf("%llu\n", (unsigned long long)now_ns());
+	return 0;
+}
+
+static int
+caps_main(int argc, char **argv)
+{
+	struct caps_opts o = { .cpu = -1, .execs = 10,
+	    .long_bytes = 48 * MIB };
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			o.dir = argv[++i];
+		else if (strcmp(argv[i], "--cpu") == 0 && i + 1 < argc)
+			o.cpu = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--execs") == 0 && i + 1 < argc)
+			o.execs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--long-mib") == 0 && i + 1 < argc)
+			o.long_bytes = (size_t)atoi(argv[++i]) * MIB;
+		else if (strcmp(argv[i], "--small") == 0) {
+			o.execs = 2;
+			o.long_bytes = MIB;
+		} else
+			usage();
+	}
+	if (o.dir == NULL || i + 1 >= argc || o.execs <= 0 ||
+	    o.long_bytes == 0)
+		usage();
+	o.argv = argv + i + 1;
+	o.argc = argc - i - 1;
+	return cmd_caps(&o);
+}
+
 static void
 usage(void)
 {
@@ -1241,7 +1654,10 @@ usage(void)
 	    "                        [--xfer-mib N] -- AGENT [ARGS...]\n"
 	    "       qga-bench echo -m unix-listen -p SOCKET [-t DIR]\n"
 	    "       qga-bench b64 [MIB]\n"
-	    "       qga-bench pings SOCKET N\n", stderr);
+	    "       qga-bench pings SOCKET N\n"
+	    "       qga-bench caps --dir DIR [--cpu N] [--small] [--execs N]\n"
+	    "                      [--long-mib N] -- AGENT [ARGS...]\n"
+	    "       qga-bench exitstamp MS\n", stderr);
 	exit(2);
 }
 
@@ -1264,6 +1680,10 @@ main(int argc, char **argv)
 		return cmd_b64(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pings") == 0)
 		return cmd_pings(argc - 1, argv + 1);
+	if (strcmp(argv[1], "caps") == 0)
+		return caps_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "exitstamp") == 0)
+		return cmd_exitstamp(argc - 1, argv + 1);
 	if (strcmp(argv[1], "round") != 0)
 		usage();
 	for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define LIBQGA_VERSION_MAJOR	0
-#define LIBQGA_VERSION_MINOR	1
+#define LIBQGA_VERSION_MINOR	2
 #define LIBQGA_VERSION_PATCH	0
 #define LIBQGA_SONAME		0
 
@@ -50,6 +50,9 @@ extern "C" {
 #define QGA_SILENCE_MS		1000
 /* Capabilities the caller may ask for in one connect. */
 #define QGA_MAX_CAPABILITIES	32
+/* Events kept for qga_wait_event() while nobody collects them; beyond
+ * this the oldest is dropped. */
+#define QGA_MAX_QUEUED_EVENTS	256
 
 /* What qga_connect() found at the other end. */
 enum qga_server {
@@ -81,7 +84,10 @@ struct qga_connect_opts {
 	int			 fd;		/* QGA_TRANSPORT_FD */
 	unsigned		 flags;		/* QGA_OPT_* */
 	/* NULL-terminated capability names to enable if the server offers
-	 * them (at most QGA_MAX_CAPABILITIES); NULL enables none. */
+	 * them (at most QGA_MAX_CAPABILITIES); NULL enables none, so a
+	 * client that does not ask sees exactly what a legacy client sees
+	 * (no events, strictly ordered replies). qgad offers "oob" and
+	 * "events". */
 	const char *const	*capabilities;
 };
 
@@ -89,6 +95,13 @@ struct qga_connect_opts {
 #define QGA_CALL_NO_SUCCESS_RESPONSE	0x1u	/* guest-shutdown, guest-suspend-*:
 	the agent answers only on failure. Silence until the timeout (or the
 	agent closing the connection) completes the call with a NULL reply. */
+#define QGA_CALL_OOB			0x2u	/* out of band: sent with
+	"exec-oob" when qga_oob_available() says so for this command, so that
+	the agent answers it ahead of in-band requests still waiting or
+	running; otherwise sent with "execute" as usual (never an error). In a
+	session with oob, at most max-in-band-queue - 1 (7 for qgad) in-band
+	calls are in flight; later ones wait in the client, so that the agent
+	never stops reading with an out-of-band call behind them. */
 
 struct qga_client;
 struct qga_reply;
@@ -126,6 +139,37 @@ int	 qga_call_flags(struct qga_client *c, const char *name, json_t *args,
  * client negotiates again afterwards. Not for QMP servers (-ENOTSUP). */
 int	 qga_resync(struct qga_client *c, int timeout_ms);
 
+/* Wait up to timeout_ms (< 0: forever) for the next asynchronous event
+ * (qgad's "events" capability, QMP events). On success *event is a new
+ * reference the caller json_decref()s. Events are queued for this function
+ * whenever no qga_set_event_cb() callback is set, also while other calls
+ * wait (at most QGA_MAX_QUEUED_EVENTS, the oldest dropped); queued events
+ * are returned before a broken connection is reported. -ETIMEDOUT when none
+ * came; -EINVAL while an event callback is set. Pending asynchronous calls
+ * progress meanwhile. */
+int	 qga_wait_event(struct qga_client *c, int timeout_ms, json_t **event);
+
+/* The agent's limits, so that callers pick chunk sizes without guessing. */
+struct qga_limits {
+	uint64_t	max_message_bytes;	/* bytes of one request's JSON */
+	uint64_t	max_file_read_count;	/* guest-file-read count */
+	uint64_t	max_exec_output_bytes;	/* guest-exec output per stream */
+	uint32_t	max_nesting;		/* JSON nesting depth */
+	uint32_t	max_in_band_queue;	/* in-band requests that may wait
+						   (0: not reported) */
+	uint32_t	max_clients;		/* simultaneous connections */
+	int		from_agent;		/* 1: reported by qga-get-limits;
+						   0: qemu-ga's documented values */
+	uint64_t	reserved[8];		/* zero; room for more members */
+};
+/* Fill *out: from qga-get-limits in a negotiated session (asked once per
+ * session, out of band when oob is enabled); for legacy agents, or when the
+ * agent cannot answer it, qemu-ga's values: 64 MiB message, 48 MiB read
+ * count, 16 MiB exec output, nesting 1024, one client, queue 0. -ENOTSUP
+ * for a QMP monitor; otherwise 0, or the errno of a failed call. */
+int	 qga_get_limits(struct qga_client *c, int timeout_ms,
+	    struct qga_limits *out);
+
 /* Close the connection; pending asynchronous calls complete with -ECANCELED. */
 void	 qga_free(struct qga_client *c);
 
@@ -148,6 +192,13 @@ json_t	*qga_enabled_capabilities(const struct qga_client *c);
 /* 1 when requests carry ids and may be pipelined, 0 when the server forces
  * strict one-at-a-time ordering without ids. */
 int	 qga_uses_ids(const struct qga_client *c);
+/* 1 when a QGA_CALL_OOB call of command name would go out of band: the
+ * session enabled "oob" and name is one that docs/protocol.md lets run out
+ * of band (guest-ping, guest-sync, guest-info, guest-fsfreeze-status,
+ * guest-exec-status, qga-get-limits); else 0. */
+int	 qga_oob_available(const struct qga_client *c, const char *name);
+/* 1 when the session enabled capability name (see qga_connect_opts). */
+int	 qga_has_capability(const struct qga_client *c, const char *name);
 
 /*
  * Replies.
@@ -198,7 +249,9 @@ int	 qga_call_async(struct qga_client *c, const char *name, json_t *args,
 	    unsigned flags, int timeout_ms, qga_reply_cb *cb, void *opaque);
 
 /* Asynchronous messages (QMP events; qgad's events capability). The object
- * is borrowed for the duration of the callback. */
+ * is borrowed for the duration of the callback. While a callback is set,
+ * events go to it and are not queued for qga_wait_event(); cb NULL queues
+ * them again. */
 typedef void qga_event_cb(struct qga_client *c, json_t *event, void *opaque);
 void	 qga_set_event_cb(struct qga_client *c, qga_event_cb *cb, void *opaque);
 

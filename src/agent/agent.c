@@ -128,28 +128,54 @@ qga_ctx_run_on_main(struct qga_ctx *a, void (*fn)(struct qga_ctx *, void *),
 
 /* ---- events ---- */
 
-void
-qga_ctx_emit_event(struct qga_ctx *a, const char *name, json_t *data)
+struct posted_event {
+	char	 name[64];
+	json_t	*data;
+};
+
+static void
+emit_on_main(struct qga_ctx *a, void *data)
 {
+	struct posted_event *pe = data;
 	struct timeval tv;
 	json_t *ev;
 
 	gettimeofday(&tv, NULL);
-	ev = json_pack("{s:s,s:{s:I,s:I}}", "event", name, "timestamp",
+	ev = json_pack("{s:s,s:{s:I,s:I}}", "event", pe->name, "timestamp",
 	    "seconds", (json_int_t)tv.tv_sec, "microseconds", (json_int_t)tv.tv_usec);
-	if (data)
-		json_object_set(ev, "data", data);
+	if (ev && pe->data)
+		json_object_set(ev, "data", pe->data);
 	/* Only sessions that asked for events get them: nothing unsolicited
 	 * ever reaches a legacy client. */
-	for (struct client *c = a->clients; c; c = c->next) {
+	for (struct client *c = a->clients; ev && c; c = c->next) {
 		if (c->fd < 0 || c->session.state != SESSION_NEGOTIATED ||
 		    !(c->session.enabled & QGA_CAP_EVENTS))
 			continue;
 		client_queue(c, ev, false);
 		client_pump(c);
 	}
+	if (ev == NULL)
+		qga_log(QGA_LOG_ERROR, "out of memory: event %s not sent", pe->name);
 	json_decref(ev);
-	json_decref(data);
+	json_decref(pe->data);
+	free(pe);
+}
+
+void
+qga_ctx_emit_event(struct qga_ctx *a, const char *name, json_t *data)
+{
+	struct posted_event *pe = calloc(1, sizeof(*pe));
+
+	if (pe == NULL) {
+		qga_log(QGA_LOG_ERROR, "out of memory: event %s not sent", name);
+		json_decref(data);
+		return;
+	}
+	snprintf(pe->name, sizeof(pe->name), "%s", name);
+	pe->data = data;
+	/* Client output belongs to the main thread; a blocking command on the
+	 * worker (guest-shutdown) hands its event over. */
+	qga_ctx_run_on_main(a, emit_on_main, pe);
 }
 
 /* ---- clients coming and going ---- */

@@ -36,7 +36,8 @@ int	 qga_ctx_set_frozen(struct qga_ctx *ctx, bool frozen, struct qga_error *err)
 /*
  * Send an event {"event": name, "data": data, "timestamp": ...} to every
  * session that enabled the "events" capability (never to others). Takes
- * the reference to data (may be NULL). Main thread only.
+ * the reference to data (may be NULL). Any thread: from the worker it is
+ * queued on the main thread and sent from there.
  */
 void	 qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data);
 
@@ -51,8 +52,8 @@ void	 qga_ctx_run_on_main(struct qga_ctx *ctx,
 /*
  * Commands flagged "blocking" in the schema run on a worker thread; they
  * may use qga_ctx_config, qga_ctx_new_handle, qga_ctx_frozen,
- * qga_ctx_set_frozen, qga_ctx_run_on_main and logging, and nothing else of
- * this header.
+ * qga_ctx_set_frozen, qga_ctx_run_on_main, qga_ctx_emit_event and logging,
+ * and nothing else of this header.
  */
 
 /* Prefix the reply to the command being run with the 0xFF sentinel. */

@@ -68,12 +68,228 @@ read_stdin(struct buf *in)
 	}
 }
 
+/* The exit code for an exited status: the program's, 128 + its signal. */
+static int
+exit_code(json_t *st, int rc)
+{
+	if (json_object_get(st, "signal"))
+		return 128 + (int)json_integer_value(json_object_get(st,
+		    "signal"));
+	if (rc == CLI_EXIT_OK)
+		return (int)json_integer_value(json_object_get(st, "exitcode"));
+	return rc;
+}
+
+static int
+truncated(json_t *st)
+{
+	return json_is_true(json_object_get(st, "out-truncated")) ||
+	    json_is_true(json_object_get(st, "err-truncated"));
+}
+
+/* Legacy agents: poll guest-exec-status until the program has exited, then
+ * print what it wrote (all of it comes with the exited status). */
+static int
+wait_and_print(struct cli *cli, json_int_t pid)
+{
+	json_t *args = json_pack("{s:I}", "pid", pid), *st;
+	int delay = CLI_EXEC_POLL_MIN_MS, rc = CLI_EXIT_OK;
+
+	for (;;) {
+		st = cli_call_flags(cli, "guest-exec-status", args,
+		    QGA_CALL_OOB, &rc);
+		if (st == NULL)
+			break;
+		/* Agents that stream return output before the exit. */
+		if (!cli->json && (relay(st, "out-data", 1) < 0 ||
+		    relay(st, "err-data", 2) < 0))
+			rc = CLI_EXIT_FAIL;
+		if (json_is_true(json_object_get(st, "exited"))) {
+			if (cli->json)
+				cli_print_json(st);
+			else if (truncated(st))
+				cli_warnx("exec: the agent truncated the "
+				    "output");
+			rc = exit_code(st, rc);
+			json_decref(st);
+			break;
+		}
+		json_decref(st);
+		sleep_ms(delay);
+		if (delay < CLI_EXEC_POLL_MAX_MS)
+			delay *= 2;
+	}
+	json_decref(args);
+	return rc;
+}
+
+/* Output collected for --json while streaming: one stream's bytes so far. */
+struct collected {
+	struct buf	 data;
+	int		 seen;		/* some reply carried this stream */
+	int		 truncated;
+};
+
+/* Decode key of st, append it to c, drop it from st. */
+static int
+collect(json_t *st, const char *key, const char *tkey, struct collected *c)
+{
+	const char *why;
+	unsigned char *data;
+	json_t *v = json_object_get(st, key);
+	size_t len;
+	int r = 0;
+
+	if (json_is_true(json_object_get(st, tkey)))
+		c->truncated = 1;
+	if (!json_is_string(v))
+		return 0;
+	c->seen = 1;
+	data = b64_decode(json_string_value(v), json_string_length(v), &len,
+	    &why);
+	if (data == NULL) {
+		cli_warnx("guest-exec-status: bad %s: %s", key, why);
+		return -1;
+	}
+	if (len > CLI_EXEC_JSON_OUTPUT_MAX - c->data.len) {
+		len = CLI_EXEC_JSON_OUTPUT_MAX - c->data.len;
+		c->truncated = 1;
+	}
+	if (len && buf_append(&c->data, data, len) < 0)
+		r = -1;
+	free(data);
+	return r;
+}
+
+/* Put a stream's collected bytes back into the final status, as a legacy
+ * agent would have reported them all at once. */
+static void
+restore(json_t *st, const char *key, const char *tkey, struct collected *c)
+{
+	char *enc;
+
+	if (!c->seen)
+		return;
+	enc = malloc(b64_encoded_len(c->data.len) + 1);
+	if (enc == NULL)
+		abort();
+	b64_encode(c->data.data ? c->data.data : "", c->data.len, enc);
+	json_object_set_new(st, key, json_string(enc));
+	json_object_set_new(st, tkey, json_boolean(c->truncated));
+	free(enc);
+}
+
+/* Wait up to ms for the GUEST_EXEC_EXITED event of pid (when the session
+ * has events) or just sleep. */
+static void
+wait_exit(struct cli *cli, json_int_t pid, int ms)
+{
+	int64_t end;
+	struct timespec ts;
+	json_t *ev;
+	int left;
+
+	if (!qga_has_capability(cli->c, "events")) {
+		sleep_ms(ms);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		left = (int)(end - ((int64_t)ts.tv_sec * 1000 +
+		    ts.tv_nsec / 1000000));
+		if (left <= 0 || qga_wait_event(cli->c, left, &ev) < 0)
+			return;
+		if (json_is_string(json_object_get(ev, "event")) &&
+		    strcmp(json_string_value(json_object_get(ev, "event")),
+		    "GUEST_EXEC_EXITED") == 0 &&
+		    json_integer_value(json_object_get(json_object_get(ev,
+		    "data"), "pid")) == pid) {
+			json_decref(ev);
+			return;
+		}
+		json_decref(ev);
+	}
+}
+
+/* Negotiating agents: incremental guest-exec-status relays output as the
+ * program writes it; the exited status (after GUEST_EXEC_EXITED when the
+ * session has events) ends it. An agent that does not know "incremental"
+ * gets the legacy loop. */
+static int
+stream(struct cli *cli, json_int_t pid)
+{
+	struct collected out = { { 0 }, 0, 0 }, err = { { 0 }, 0, 0 };
+	struct qga_reply *reply;
+	json_t *args, *st;
+	int delay = CLI_EXEC_POLL_MIN_MS, rc = CLI_EXIT_OK, first = 1, got, r;
+
+	args = json_pack("{s:I,s:b}", "pid", pid, "incremental", 1);
+	for (;;) {
+		r = qga_call_flags(cli->c, "guest-exec-status", args,
+		    QGA_CALL_OOB, cli->timeout_ms, &reply);
+		if (r == 0 && first && qga_reply_is_error(reply) &&
+		    qga_reply_error_class(reply) &&
+		    strcmp(qga_reply_error_class(reply), "GenericError") == 0) {
+			/* An agent without incremental status. */
+			qga_reply_free(reply);
+			json_decref(args);
+			return wait_and_print(cli, pid);
+		}
+		first = 0;
+		st = cli_reply_value(cli, "guest-exec-status", r, reply, &rc);
+		if (st == NULL)
+			break;
+		got = json_is_string(json_object_get(st, "out-data")) ||
+		    json_is_string(json_object_get(st, "err-data"));
+		if (cli->json) {
+			if (collect(st, "out-data", "out-truncated", &out) < 0 ||
+			    collect(st, "err-data", "err-truncated", &err) < 0)
+				rc = CLI_EXIT_FAIL;
+		} else {
+			if (relay(st, "out-data", 1) < 0 ||
+			    relay(st, "err-data", 2) < 0)
+				rc = CLI_EXIT_FAIL;
+			out.truncated |= json_is_true(json_object_get(st,
+			    "out-truncated"));
+			err.truncated |= json_is_true(json_object_get(st,
+			    "err-truncated"));
+		}
+		if (json_is_true(json_object_get(st, "exited"))) {
+			if (cli->json) {
+				restore(st, "out-data", "out-truncated", &out);
+				restore(st, "err-data", "err-truncated", &err);
+				cli_print_json(st);
+			} else if (out.truncated || err.truncated)
+				cli_warnx("exec: the agent truncated the "
+				    "output");
+			rc = exit_code(st, rc);
+			json_decref(st);
+			break;
+		}
+		json_decref(st);
+		wait_exit(cli, pid, delay);
+		/* Poll fast while the program writes, slower while it is
+		 * quiet; its exit event cuts any wait short. */
+		if (got)
+			delay = CLI_EXEC_POLL_MIN_MS;
+		else if (delay < CLI_EXEC_STREAM_MAX_MS)
+			delay = delay * 2 > CLI_EXEC_STREAM_MAX_MS ?
+			    CLI_EXEC_STREAM_MAX_MS : delay * 2;
+	}
+	buf_free(&out.data);
+	buf_free(&err.data);
+	json_decref(args);
+	return rc;
+}
+
 int
 verb_exec(struct cli *cli, int argc, char **argv)
 {
-	json_t *args, *argl, *env, *ret, *st;
+	json_t *args, *argl, *env, *ret;
 	struct buf in = { 0 };
-	int i = 1, want_input = 0, rc = CLI_EXIT_OK, delay, r;
+	int i = 1, want_input = 0, rc = CLI_EXIT_OK, r;
 	json_int_t pid;
 
 	env = json_array();
@@ -129,38 +345,10 @@ verb_exec(struct cli *cli, int argc, char **argv)
 	pid = json_integer_value(json_object_get(ret, "pid"));
 	json_decref(ret);
 
-	args = json_pack("{s:I}", "pid", pid);
-	delay = CLI_EXEC_POLL_MIN_MS;
-	for (;;) {
-		st = cli_call(cli, "guest-exec-status", args, &rc);
-		if (st == NULL)
-			break;
-		/* Agents that stream return output before the exit. */
-		if (!cli->json && (relay(st, "out-data", 1) < 0 ||
-		    relay(st, "err-data", 2) < 0))
-			rc = CLI_EXIT_FAIL;
-		if (json_is_true(json_object_get(st, "exited"))) {
-			if (cli->json)
-				cli_print_json(st);
-			else if (json_is_true(json_object_get(st,
-			    "out-truncated")) || json_is_true(
-			    json_object_get(st, "err-truncated")))
-				cli_warnx("exec: the agent truncated the "
-				    "output");
-			if (json_object_get(st, "signal"))
-				rc = 128 + (int)json_integer_value(
-				    json_object_get(st, "signal"));
-			else if (rc == CLI_EXIT_OK)
-				rc = (int)json_integer_value(
-				    json_object_get(st, "exitcode"));
-			json_decref(st);
-			break;
-		}
-		json_decref(st);
-		sleep_ms(delay);
-		if (delay < CLI_EXEC_POLL_MAX_MS)
-			delay *= 2;
-	}
-	json_decref(args);
+	if (qga_server_class(cli->c) == QGA_SERVER_NEGOTIATING)
+		rc = stream(cli, pid);
+	else
+		rc = wait_and_print(cli, pid);
 	return rc;
 }
+

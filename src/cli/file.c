@@ -50,6 +50,40 @@ progress_end(struct progress *p)
 		fputc('\n', stderr);
 }
 
+/*
+ * Chunk sizes. An agent that reports its limits gets the largest chunk it
+ * allows, bounded by CLI_FILE_CHUNK_MAX; others get CLI_FILE_CHUNK, which is
+ * what qemu-ga moves fastest. A write's base64 and JSON must fit in one
+ * request.
+ */
+static size_t
+read_chunk(struct cli *cli)
+{
+	struct qga_limits l;
+	size_t n = CLI_FILE_CHUNK_MAX;
+
+	if (qga_get_limits(cli->c, cli->timeout_ms, &l) < 0 || !l.from_agent)
+		return CLI_FILE_CHUNK;
+	if (l.max_file_read_count < n)
+		n = (size_t)l.max_file_read_count;
+	return n;
+}
+
+static size_t
+write_chunk(struct cli *cli)
+{
+	struct qga_limits l;
+	size_t n = CLI_FILE_CHUNK_MAX;
+
+	if (qga_get_limits(cli->c, cli->timeout_ms, &l) < 0 || !l.from_agent)
+		return CLI_FILE_CHUNK;
+	if (l.max_message_bytes <= CLI_WRITE_OVERHEAD + 4)
+		return 3;
+	if ((l.max_message_bytes - CLI_WRITE_OVERHEAD) / 4 * 3 < n)
+		n = (size_t)((l.max_message_bytes - CLI_WRITE_OVERHEAD) / 4 * 3);
+	return n;
+}
+
 static int
 file_open(struct cli *cli, const char *path, const char *mode,
     json_int_t *handle)
@@ -128,7 +162,7 @@ download(struct cli *cli, json_int_t handle, int fd, long long size,
 	*total = 0;
 	progress_start(&p, cli, size);
 	args = json_pack("{s:I,s:I}", "handle", handle, "count",
-	    (json_int_t)CLI_FILE_CHUNK);
+	    (json_int_t)read_chunk(cli));
 	while (!eof) {
 		ret = cli_call(cli, "guest-file-read", args, &rc);
 		if (ret == NULL)
@@ -258,6 +292,7 @@ verb_put(struct cli *cli, int argc, char **argv)
 	struct stat st;
 	long long total = 0, pos;
 	json_t *args, *ret;
+	size_t chunk;
 	ssize_t n;
 	int fd, rc;
 
@@ -271,12 +306,13 @@ verb_put(struct cli *cli, int argc, char **argv)
 	rc = file_open(cli, argv[2], "w", &handle);
 	if (rc != CLI_EXIT_OK)
 		goto out;
-	data = malloc(CLI_FILE_CHUNK);
-	enc = malloc(b64_encoded_len(CLI_FILE_CHUNK) + 1);
+	chunk = write_chunk(cli);
+	data = malloc(chunk);
+	enc = malloc(b64_encoded_len(chunk) + 1);
 	if (data == NULL || enc == NULL)
 		abort();
 	progress_start(&p, cli, S_ISREG(st.st_mode) ? st.st_size : -1);
-	while ((n = read_full(fd, data, CLI_FILE_CHUNK)) > 0) {
+	while ((n = read_full(fd, data, chunk)) > 0) {
 		b64_encode(data, (size_t)n, enc);
 		args = json_pack("{s:I,s:s}", "handle", handle, "buf-b64", enc);
 		ret = cli_call(cli, "guest-file-write", args, &rc);

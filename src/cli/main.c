@@ -43,11 +43,26 @@ report_failure(struct cli *cli, const char *name, int r)
 json_t *
 cli_call(struct cli *cli, const char *name, json_t *args, int *rc)
 {
+	return cli_call_flags(cli, name, args, 0, rc);
+}
+
+json_t *
+cli_call_flags(struct cli *cli, const char *name, json_t *args,
+    unsigned flags, int *rc)
+{
 	struct qga_reply *reply;
-	json_t *ret;
 	int r;
 
-	r = qga_call(cli->c, name, args, cli->timeout_ms, &reply);
+	r = qga_call_flags(cli->c, name, args, flags, cli->timeout_ms, &reply);
+	return cli_reply_value(cli, name, r, reply, rc);
+}
+
+json_t *
+cli_reply_value(struct cli *cli, const char *name, int r,
+    struct qga_reply *reply, int *rc)
+{
+	json_t *ret;
+
 	if (r < 0) {
 		*rc = report_failure(cli, name, r);
 		return NULL;
@@ -170,7 +185,10 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct qga_connect_opts o = { .transport = QGA_TRANSPORT_UNIX };
+	static const char *const caps[] = CLI_CAPABILITIES;
+	struct qga_connect_opts o = {
+		.transport = QGA_TRANSPORT_UNIX, .capabilities = caps
+	};
 	struct cli cli = { .timeout_ms = (int)(CLI_DEFAULT_TIMEOUT_S * 1000) };
 	char errmsg[QGA_ERRSTR_SIZE];
 	double secs;

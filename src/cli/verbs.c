@@ -47,11 +47,11 @@ is_noreply(const char *name)
 
 /* Run name; print the return as JSON under --json, else hand it to fn. */
 static int
-simple(struct cli *cli, const char *name, json_t *args,
-    void (*fn)(json_t *ret))
+simple_flags(struct cli *cli, const char *name, json_t *args,
+    unsigned flags, void (*fn)(json_t *ret))
 {
 	int rc = CLI_EXIT_OK;
-	json_t *ret = cli_call(cli, name, args, &rc);
+	json_t *ret = cli_call_flags(cli, name, args, flags, &rc);
 
 	json_decref(args);
 	if (ret == NULL)
@@ -62,6 +62,21 @@ simple(struct cli *cli, const char *name, json_t *args,
 		fn(ret);
 	json_decref(ret);
 	return rc;
+}
+
+static int
+simple(struct cli *cli, const char *name, json_t *args,
+    void (*fn)(json_t *ret))
+{
+	return simple_flags(cli, name, args, 0, fn);
+}
+
+/* Liveness and status queries go out of band where the agent allows it,
+ * so they are answered while a long command runs. */
+static int
+status_query(struct cli *cli, const char *name, void (*fn)(json_t *ret))
+{
+	return simple_flags(cli, name, NULL, QGA_CALL_OOB, fn);
 }
 
 static void
@@ -92,6 +107,7 @@ verb_probe(struct cli *cli, int argc, char **argv)
 	enum qga_server cls = qga_server_class(cli->c);
 	json_t *greeting = qga_greeting(cli->c), *out, *names, *ret, *v;
 	json_t *gv = json_object_get(greeting, "version");
+	struct qga_limits limits;
 	int rc = CLI_EXIT_OK;
 	size_t i;
 
@@ -110,7 +126,8 @@ verb_probe(struct cli *cli, int argc, char **argv)
 		json_array_foreach(ret, i, v)
 			json_array_append(names, json_object_get(v, "name"));
 	} else {
-		ret = cli_call(cli, "guest-info", NULL, &rc);
+		ret = cli_call_flags(cli, "guest-info", NULL, QGA_CALL_OOB,
+		    &rc);
 		if (ret)
 			json_object_set(out, "version",
 			    json_object_get(ret, "version"));
@@ -122,6 +139,18 @@ verb_probe(struct cli *cli, int argc, char **argv)
 	}
 	json_decref(ret);
 	json_object_set_new(out, "commands", names);
+	if (cls != QGA_SERVER_QMP &&
+	    qga_get_limits(cli->c, cli->timeout_ms, &limits) == 0)
+		json_object_set_new(out, "limits", json_pack(
+		    "{s:I,s:I,s:I,s:i,s:i,s:b}",
+		    "max-message-bytes", (json_int_t)limits.max_message_bytes,
+		    "max-file-read-count",
+		    (json_int_t)limits.max_file_read_count,
+		    "max-exec-output-bytes",
+		    (json_int_t)limits.max_exec_output_bytes,
+		    "max-in-band-queue", (int)limits.max_in_band_queue,
+		    "max-clients", (int)limits.max_clients,
+		    "from-agent", limits.from_agent));
 	if (cli->json) {
 		cli_print_json(out);
 	} else {
@@ -157,6 +186,15 @@ verb_probe(struct cli *cli, int argc, char **argv)
 			    json_integer_value(json_object_get(q, "micro")),
 			    str(v, "package") ? str(v, "package") : "");
 		}
+		if (cls != QGA_SERVER_QMP &&
+		    json_object_get(out, "limits") != NULL)
+			printf("limits:       read %.0f MiB, exec output %.0f MiB,"
+			    " message %.0f MiB (%s)\n",
+			    limits.max_file_read_count / 1048576.0,
+			    limits.max_exec_output_bytes / 1048576.0,
+			    limits.max_message_bytes / 1048576.0,
+			    limits.from_agent ? "reported by the agent" :
+			    "qemu-ga's");
 		printf("commands:     %zu\n", json_array_size(names));
 		print_wrapped("             ", names);
 	}
@@ -200,7 +238,7 @@ verb_ping(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return simple(cli, "guest-ping", NULL, print_ok);
+	return status_query(cli, "guest-ping", print_ok);
 }
 
 static void
@@ -224,7 +262,7 @@ verb_info(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return simple(cli, "guest-info", NULL, print_info);
+	return status_query(cli, "guest-info", print_info);
 }
 
 /* Every scalar member as "key: value". */
@@ -507,24 +545,48 @@ print_count(json_t *ret)
 static int
 verb_fsfreeze(struct cli *cli, int argc, char **argv)
 {
+	static const char usage[] = "usage: fsfreeze status | freeze "
+	    "[--thaw-after SECONDS] [MOUNTPOINT ...] | thaw";
 	json_t *args, *list;
+	long secs = 0;
+	char *end;
+	int i = 2;
 
 	if (strcmp(argv[1], "status") == 0 && argc == 2)
-		return simple(cli, "guest-fsfreeze-status", NULL,
+		return status_query(cli, "guest-fsfreeze-status",
 		    print_string);
 	if (strcmp(argv[1], "thaw") == 0 && argc == 2)
 		return simple(cli, "guest-fsfreeze-thaw", NULL, print_count);
 	if (strcmp(argv[1], "freeze") != 0) {
-		cli_warnx("usage: fsfreeze status | freeze [MOUNTPOINT ...] "
-		    "| thaw");
+		cli_warnx("%s", usage);
 		return CLI_EXIT_USAGE;
 	}
-	if (argc == 2)
-		return simple(cli, "guest-fsfreeze-freeze", NULL, print_count);
+	if (argc > 2 && strcmp(argv[2], "--thaw-after") == 0) {
+		if (argc < 4 || (secs = strtol(argv[3], &end, 10)) <= 0 ||
+		    *end) {
+			cli_warnx("%s", usage);
+			return CLI_EXIT_USAGE;
+		}
+		/* The watchdog exists only in negotiated sessions: never
+		 * freeze without the safety net that was asked for. */
+		if (qga_server_class(cli->c) != QGA_SERVER_NEGOTIATING) {
+			cli_warnx("fsfreeze: --thaw-after needs an agent with "
+			    "the freeze watchdog (this one is %s)",
+			    qga_server_class_name(qga_server_class(cli->c)));
+			return CLI_EXIT_FAIL;
+		}
+		i = 4;
+	}
+	args = secs > 0 ? json_pack("{s:I}", "timeout", (json_int_t)secs) :
+	    NULL;
+	if (i == argc)
+		return simple(cli, "guest-fsfreeze-freeze", args, print_count);
+	if (args == NULL)
+		args = json_object();
 	list = json_array();
-	for (int i = 2; i < argc; i++)
+	for (; i < argc; i++)
 		json_array_append_new(list, json_string(argv[i]));
-	args = json_pack("{s:o}", "mountpoints", list);
+	json_object_set_new(args, "mountpoints", list);
 	return simple(cli, "guest-fsfreeze-freeze-list", args, print_count);
 }
 
@@ -610,6 +672,45 @@ verb_suspend(struct cli *cli, int argc, char **argv)
 	return cli_call_noreply(cli, name, NULL);
 }
 
+/* Print the agent's events, one JSON line each, as they arrive. */
+static int
+verb_events(struct cli *cli, int argc, char **argv)
+{
+	long count = -1, seen = 0;
+	char *end, *line;
+	json_t *ev;
+	int r;
+
+	if (argc == 2) {
+		count = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || count <= 0) {
+			cli_warnx("usage: events [COUNT]");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (!qga_has_capability(cli->c, "events")) {
+		cli_warnx("events: the agent does not offer events (it is %s)",
+		    qga_server_class_name(qga_server_class(cli->c)));
+		return CLI_EXIT_FAIL;
+	}
+	while (count < 0 || seen < count) {
+		r = qga_wait_event(cli->c, -1, &ev);
+		if (r < 0) {
+			cli_warnx("events: %s", qga_errstr(cli->c));
+			return CLI_EXIT_CONN;
+		}
+		line = json_dumps(ev, JSON_COMPACT);
+		json_decref(ev);
+		if (line == NULL)
+			return CLI_EXIT_FAIL;
+		puts(line);
+		fflush(stdout);
+		free(line);
+		seen++;
+	}
+	return CLI_EXIT_OK;
+}
+
 const struct verb cli_verbs[] = {
 	{ "probe", 0, 0, "", verb_probe },
 	{ "call", 1, 2, "NAME [JSON-ARGS]", verb_call },
@@ -628,13 +729,15 @@ const struct verb cli_verbs[] = {
 	{ "cat", 1, 1, "GUEST-FILE", verb_cat },
 	{ "get", 1, 2, "GUEST-FILE [LOCAL-FILE]", verb_get },
 	{ "put", 2, 2, "LOCAL-FILE GUEST-FILE", verb_put },
-	{ "fsfreeze", 1, -1, "status | freeze [MOUNTPOINT ...] | thaw",
+	{ "fsfreeze", 1, -1, "status | freeze [--thaw-after SECONDS] "
+	    "[MOUNTPOINT ...] | thaw",
 	    verb_fsfreeze },
 	{ "fstrim", 0, 1, "[MINIMUM]", verb_fstrim },
 	{ "shutdown", 0, 0, "", verb_shutdown },
 	{ "reboot", 0, 0, "", verb_reboot },
 	{ "halt", 0, 0, "", verb_halt },
 	{ "suspend", 1, 1, "ram | disk | hybrid", verb_suspend },
+	{ "events", 0, 1, "[COUNT]", verb_events },
 	{ "shell", 0, 0, "", cli_shell },
 	{ NULL, 0, 0, NULL, NULL }
 };

@@ -1,6 +1,7 @@
 /* The blocking libqga API: the non-blocking core driven by poll(2). */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -146,4 +147,113 @@ qga_resync(struct qga_client *c, int timeout_ms)
 	if (r < 0)
 		return r;
 	return wait_ready(c);
+}
+
+int
+qga_wait_event(struct qga_client *c, int timeout_ms, json_t **event)
+{
+	int64_t deadline = client_deadline(timeout_ms), left;
+	struct pollfd p;
+	int r, t;
+
+	*event = NULL;
+	if (c->event_cb) {
+		client_set_error(c, "events go to the event callback");
+		return -EINVAL;
+	}
+	for (;;) {
+		if ((*event = client_pop_event(c)) != NULL)
+			return 0;
+		if (c->phase == PH_BROKEN)
+			return c->err;
+		t = qga_get_timeout(c);
+		if (deadline >= 0) {
+			left = deadline - client_now_ms();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (t < 0 || left < t)
+				t = (int)left;
+		}
+		p.fd = c->fd;
+		p.events = qga_get_events(c);
+		p.revents = 0;
+		r = poll(&p, 1, t);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		(void)qga_process(c, p.revents);
+	}
+}
+
+/* What qemu-ga (7.2 to 10.2) enforces without saying so. */
+static const struct qga_limits legacy_limits = {
+	.max_message_bytes = 64u << 20,		/* JSON_MAX_TOKEN_SIZE */
+	.max_file_read_count = 48u << 20,	/* QGA_READ_COUNT_MAX */
+	.max_exec_output_bytes = 16u << 20,	/* GUEST_EXEC_MAX_OUTPUT */
+	.max_nesting = 1024,			/* JSON_MAX_NESTING */
+	.max_in_band_queue = 0,
+	.max_clients = 1,
+};
+
+/* Copy member key of o into *dst when it is a positive integer. */
+static void
+take_u64(json_t *o, const char *key, uint64_t *dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		*dst = (uint64_t)json_integer_value(v);
+}
+
+static void
+take_u32(json_t *o, const char *key, uint32_t *dst)
+{
+	uint64_t v = 0;
+
+	take_u64(o, key, &v);
+	if (v > 0 && v <= UINT32_MAX)
+		*dst = (uint32_t)v;
+}
+
+int
+qga_get_limits(struct qga_client *c, int timeout_ms, struct qga_limits *out)
+{
+	struct qga_limits l = legacy_limits;
+	struct qga_reply *reply;
+	json_t *ret;
+	int r;
+
+	if (c->phase == PH_BROKEN)
+		return c->err;
+	if (c->cls == QGA_SERVER_QMP) {
+		client_set_error(c, "a QMP monitor has no agent limits");
+		return -ENOTSUP;
+	}
+	if (!c->have_limits && c->cls == QGA_SERVER_NEGOTIATING) {
+		r = qga_call_flags(c, "qga-get-limits", NULL, QGA_CALL_OOB,
+		    timeout_ms, &reply);
+		if (r < 0)
+			return r;
+		ret = qga_reply_return(reply);
+		if (json_is_object(ret)) {
+			take_u64(ret, "max-message-bytes", &l.max_message_bytes);
+			take_u64(ret, "max-file-read-count",
+			    &l.max_file_read_count);
+			take_u64(ret, "max-exec-output-bytes",
+			    &l.max_exec_output_bytes);
+			take_u32(ret, "max-nesting", &l.max_nesting);
+			take_u32(ret, "max-in-band-queue", &l.max_in_band_queue);
+			take_u32(ret, "max-clients", &l.max_clients);
+			l.from_agent = 1;
+		}
+		qga_reply_free(reply);
+	}
+	if (!c->have_limits) {
+		c->limits = l;
+		c->have_limits = 1;
+	}
+	*out = c->limits;
+	return 0;
 }

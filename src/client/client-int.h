@@ -11,6 +11,12 @@
 #define CLIENT_ID_SIZE		48
 /* How long an automatic resync (after a timeout in id-less mode) may take. */
 #define CLIENT_RESYNC_MS	5000
+/* In a session with oob, in-band calls in flight at once. qgad stops
+ * reading a client with QGA_INBAND_QUEUE_MAX (8) in-band requests queued or
+ * running, and an exec-oob request behind them then waits for one of them:
+ * one fewer keeps out-of-band calls flowing. An agent that reports
+ * max-in-band-queue gets that value less one. */
+#define CLIENT_INBAND_WINDOW	7
 /* Bytes read from the socket at a time. */
 #define CLIENT_READ_SIZE	65536
 
@@ -36,6 +42,7 @@ struct call {
 	json_t		*args;
 	unsigned	 flags;
 	int		 sent;
+	int		 oob;			/* sent with exec-oob */
 	int64_t		 deadline;		/* ms, monotonic; -1 none */
 	qga_reply_cb	*cb;
 	void		*opaque;
@@ -69,6 +76,10 @@ struct qga_client {
 
 	qga_event_cb	*event_cb;
 	void		*event_opaque;
+	json_t		*events;		/* queued for qga_wait_event() */
+
+	int		 have_limits;		/* limits below are known */
+	struct qga_limits limits;
 };
 
 int64_t	 client_now_ms(void);
@@ -85,5 +96,7 @@ int	 client_begin(struct qga_client *c);
  * negotiated) once the sentinel reply arrives. */
 int	 client_start_resync(struct qga_client *c, int timeout_ms);
 struct qga_reply *reply_new(json_t *obj);
+/* Pop the oldest queued event (a reference the caller owns), or NULL. */
+json_t	*client_pop_event(struct qga_client *c);
 
 #endif

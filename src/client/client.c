@@ -137,16 +137,48 @@ flush_out(struct qga_client *c)
 	return 0;
 }
 
-/* Queue one request for writing. id may be NULL (no id member). */
+/* Commands that docs/protocol.md (section 14.1) lets run out of band. */
+static const char *const oob_commands[] = {
+	"guest-ping", "guest-sync", "guest-info", "guest-fsfreeze-status",
+	"guest-exec-status", "qga-get-limits", NULL
+};
+
+int
+qga_has_capability(const struct qga_client *c, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(c->enabled, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+qga_oob_available(const struct qga_client *c, const char *name)
+{
+	size_t i;
+
+	if (!c->ids || !qga_has_capability(c, "oob"))
+		return 0;
+	for (i = 0; oob_commands[i]; i++)
+		if (strcmp(oob_commands[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Queue one request for writing. id may be NULL (no id member); oob sends
+ * it with exec-oob instead of execute. */
 static int
 send_request(struct qga_client *c, const char *name, json_t *args,
-    const char *id, int sentinel)
+    const char *id, int sentinel, int oob)
 {
 	json_t *msg;
 	char *text;
 	int r;
 
-	msg = json_pack("{s:s}", "execute", name);
+	msg = json_pack("{s:s}", oob ? "exec-oob" : "execute", name);
 	if (msg == NULL)
 		return client_break(c, -ENOMEM);
 	if (args)
@@ -183,7 +215,7 @@ begin_probe(struct qga_client *c)
 	c->caps_id[0] = '\0';
 	c->phase = PH_PROBE;
 	c->silence_deadline = client_now_ms() + QGA_SILENCE_MS;
-	return send_request(c, "request-negotiation", NULL, c->probe_id, 0);
+	return send_request(c, "request-negotiation", NULL, c->probe_id, 0, 0);
 }
 
 static int
@@ -199,9 +231,23 @@ begin_resync(struct qga_client *c)
 		return client_break(c, -ENOMEM);
 	c->phase = PH_RESYNC;
 	c->silence_deadline = client_now_ms() + QGA_SILENCE_MS;
-	r = send_request(c, "guest-sync-delimited", args, NULL, 1);
+	r = send_request(c, "guest-sync-delimited", args, NULL, 1, 0);
 	json_decref(args);
 	return r;
+}
+
+/* How many in-band calls may be in flight; 0 for no limit (sessions
+ * without oob pipeline as deep as the caller likes, as before). */
+static int
+inband_window(const struct qga_client *c)
+{
+	if (!c->ids || !qga_has_capability(c, "oob"))
+		return 0;
+	if (c->have_limits && c->limits.from_agent &&
+	    c->limits.max_in_band_queue > 1 &&
+	    c->limits.max_in_band_queue <= INT_MAX)
+		return (int)c->limits.max_in_band_queue - 1;
+	return CLIENT_INBAND_WINDOW;
 }
 
 /* Send as many queued calls as the ordering rules allow. */
@@ -209,7 +255,7 @@ static int
 pump_calls(struct qga_client *c)
 {
 	struct call *k;
-	int r;
+	int r, window, inband = 0;
 
 	if (c->phase != PH_READY)
 		return 0;
@@ -222,14 +268,27 @@ pump_calls(struct qga_client *c)
 			return begin_resync(c);
 		}
 		c->calls->sent = 1;
-		return send_request(c, c->calls->name, c->calls->args, NULL, 0);
+		return send_request(c, c->calls->name, c->calls->args, NULL,
+		    0, 0);
 	}
+	window = inband_window(c);
+	for (k = c->calls; k; k = k->next)
+		if (k->sent && !k->oob)
+			inband++;
 	for (k = c->calls; k; k = k->next) {
 		if (k->sent)
 			continue;
+		k->oob = (k->flags & QGA_CALL_OOB) &&
+		    qga_oob_available(c, k->name);
+		/* In-band calls keep their order: once one waits for room,
+		 * so do the ones after it. */
+		if (!k->oob && window > 0 && inband >= window)
+			continue;
 		next_id(c, k->id);
 		k->sent = 1;
-		r = send_request(c, k->name, k->args, k->id, 0);
+		if (!k->oob)
+			inband++;
+		r = send_request(c, k->name, k->args, k->id, 0, k->oob);
 		if (r < 0)
 			return r;
 	}
@@ -281,7 +340,7 @@ begin_caps(struct qga_client *c, json_t *greeting)
 	args = json_pack("{s:O}", "enable", c->enabled);
 	if (args == NULL)
 		return client_break(c, -ENOMEM);
-	r = send_request(c, "qmp_capabilities", args, c->caps_id, 0);
+	r = send_request(c, "qmp_capabilities", args, c->caps_id, 0, 0);
 	json_decref(args);
 	return r;
 }
@@ -395,8 +454,16 @@ handle_message(struct qga_client *c, json_t *msg, int sentinel)
 		return 0;
 	}
 	if (!is_reply) {
-		if (json_object_get(msg, "event") && c->event_cb)
+		if (!json_is_string(json_object_get(msg, "event")))
+			return 0;
+		if (c->event_cb) {
 			c->event_cb(c, msg, c->event_opaque);
+			return 0;
+		}
+		if (json_array_size(c->events) >= QGA_MAX_QUEUED_EVENTS)
+			json_array_remove(c->events, 0);
+		if (json_array_append(c->events, msg) < 0)
+			return client_break(c, -ENOMEM);
 		return 0;
 	}
 	switch (c->phase) {
@@ -701,9 +768,10 @@ qga_connect_start(const struct qga_connect_opts *opts, int timeout_ms,
 	c->flags = opts->flags;
 	c->want = json_array();
 	c->enabled = json_array();
+	c->events = json_array();
 	snprintf(c->id_prefix, sizeof(c->id_prefix), "libqga-%08x",
 	    (unsigned)random_u64());
-	r = c->want && c->enabled ? 0 : -ENOMEM;
+	r = c->want && c->enabled && c->events ? 0 : -ENOMEM;
 	for (; r == 0 && opts->capabilities && opts->capabilities[n]; n++) {
 		if (n == QGA_MAX_CAPABILITIES) {
 			client_set_error(c, "more than %d capabilities",
@@ -746,6 +814,7 @@ qga_free(struct qga_client *c)
 	json_decref(c->greeting);
 	json_decref(c->want);
 	json_decref(c->enabled);
+	json_decref(c->events);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);
@@ -803,10 +872,23 @@ qga_uses_ids(const struct qga_client *c)
 	return c->ids;
 }
 
+json_t *
+client_pop_event(struct qga_client *c)
+{
+	json_t *e;
+
+	if (json_array_size(c->events) == 0)
+		return NULL;
+	e = json_incref(json_array_get(c->events, 0));
+	json_array_remove(c->events, 0);
+	return e;
+}
+
 /* Used by qga_resync(): start a resync on a ready, idle client. */
 int
 client_start_resync(struct qga_client *c, int timeout_ms)
 {
+	c->have_limits = 0;	/* a renegotiated session may differ */
 	c->phase_deadline = client_deadline(timeout_ms);
 	c->need_resync = 0;
 	return begin_resync(c);

@@ -16,7 +16,10 @@
 #include "qga-schema-gen.h"
 
 /* Captured bytes kept per stream (qemu-ga's GUEST_EXEC_MAX_OUTPUT); the
- * rest is read and dropped, and the stream is marked truncated. */
+ * rest is read and dropped, and the stream is marked truncated. Once a
+ * negotiated client reads a pid incrementally, the cap bounds the bytes
+ * held unread instead, and a full stream is simply not read until the
+ * client collects it (docs/protocol.md §14.2.1). */
 #define EXEC_MAX_OUTPUT		QGA_EXEC_OUTPUT_MAX	/* ctx.h: qga-get-limits reports it */
 /* First allocation of a capture buffer; it doubles up to the cap. */
 #define EXEC_OUTPUT_MIN_ALLOC	(64 * 1024)
@@ -32,6 +35,7 @@ extern char **environ;
 
 struct stream {
 	int		 fd;		/* -1 once EOF was seen */
+	bool		 paused;	/* fd out of the loop: full, streamed */
 	unsigned char	*data;
 	size_t		 len, cap;
 	bool		 truncated;
@@ -40,12 +44,15 @@ struct stream {
 struct proc {
 	pid_t		 pid;
 	bool		 reaped;
+	bool		 streamed;	/* read incrementally at least once */
+	bool		 announced;	/* GUEST_EXEC_EXITED sent */
 	int		 status;
 	struct stream	 out, err;
 	int		 in_fd;		/* -1 when all input is written */
 	unsigned char	*in;
 	size_t		 in_len, in_off;
 	struct qga_loop	*loop;
+	struct qga_ctx	*ctx;
 	struct proc	*next;
 };
 
@@ -59,9 +66,39 @@ stream_close(struct qga_loop *loop, struct stream *s)
 {
 	if (s->fd < 0)
 		return;
-	qga_loop_del_fd(loop, s->fd);
+	if (!s->paused)
+		qga_loop_del_fd(loop, s->fd);
 	close(s->fd);
 	s->fd = -1;
+	s->paused = false;
+}
+
+/* Exited, as guest-exec-status means it: reaped and every pipe drained. */
+static bool
+proc_done(const struct proc *p)
+{
+	return p->reaped && p->out.fd < 0 && p->err.fd < 0;
+}
+
+static json_t *
+exit_status(json_t *obj, int status)
+{
+	if (WIFEXITED(status))
+		json_object_set_new(obj, "exitcode", json_integer(WEXITSTATUS(status)));
+	else if (WIFSIGNALED(status))
+		json_object_set_new(obj, "signal", json_integer(WTERMSIG(status)));
+	return obj;
+}
+
+/* Tell the sessions with events, once, the moment status would say so. */
+static void
+proc_announce(struct proc *p)
+{
+	if (p->announced || !proc_done(p))
+		return;
+	p->announced = true;
+	qga_ctx_emit_event(p->ctx, "GUEST_EXEC_EXITED",
+	    exit_status(json_pack("{s:I}", "pid", (json_int_t)p->pid), p->status));
 }
 
 static void
@@ -132,6 +169,13 @@ output_ready(int fd, unsigned events, void *data)
 		unsigned char *dst = stream_room(s, &room);
 		ssize_t n;
 
+		if (dst == NULL && p->streamed) {
+			/* Let the child wait on a full pipe until the client
+			 * collects what it has. */
+			qga_loop_del_fd(p->loop, fd);
+			s->paused = true;
+			return;
+		}
 		if (dst == NULL) {
 			dst = scratch;
 			room = sizeof(scratch);
@@ -152,6 +196,7 @@ output_ready(int fd, unsigned events, void *data)
 			return;
 		/* EOF or a read error: the child's end is closed. */
 		stream_close(p->loop, s);
+		proc_announce(p);
 		return;
 	}
 }
@@ -192,6 +237,7 @@ child_exited(pid_t pid, int status, void *data)
 	    (int)pid, status);
 	p->reaped = true;
 	p->status = status;
+	proc_announce(p);
 }
 
 /* ---- starting it ---- */
@@ -489,6 +535,7 @@ qmp_guest_exec(const struct qga_args_guest_exec *args, struct qga_ctx *ctx,
 
 	p->pid = pid;
 	p->loop = loop;
+	p->ctx = ctx;
 	p->in_fd = p->out.fd = p->err.fd = -1;
 	p->in = input;
 	p->in_len = inlen;
@@ -559,12 +606,34 @@ add_stream(json_t *ret, const char *data_key, const char *trunc_key,
 	return rc;
 }
 
+/* Forget what an incremental status handed out, and read on if the
+ * stream was waiting for room. */
+static void
+stream_collected(struct proc *p, struct stream *s)
+{
+	free(s->data);
+	s->data = NULL;
+	s->len = s->cap = 0;
+	s->truncated = false;
+	if (s->paused) {
+		s->paused = false;
+		if (qga_loop_add_fd(p->loop, s->fd, QGA_EV_IN, output_ready, p) < 0) {
+			qga_log(QGA_LOG_ERROR, "guest-exec: cannot watch the "
+			    "output of %d", (int)p->pid);
+			stream_close(p->loop, s);
+			proc_announce(p);
+		}
+	}
+}
+
 json_t *
 qmp_guest_exec_status(const struct qga_args_guest_exec_status *args,
     struct qga_ctx *ctx, struct qga_error *err)
 {
+	bool incremental = args->has_incremental && args->incremental;
 	struct proc **pp, *p;
 	json_t *ret;
+	bool done;
 
 	(void)ctx;
 	for (pp = &procs; (p = *pp); pp = &p->next)
@@ -576,19 +645,24 @@ qmp_guest_exec_status(const struct qga_args_guest_exec_status *args,
 		qga_error_set(err, "PID %" PRId64 " does not exist", args->pid);
 		return NULL;
 	}
-	/* Exited means reaped and, when capturing, all output collected. */
-	if (!p->reaped || p->out.fd >= 0 || p->err.fd >= 0)
+	done = proc_done(p);
+	if (!done && !incremental)
 		return json_pack("{s:b}", "exited", false);
-	ret = json_pack("{s:b}", "exited", true);
-	if (WIFEXITED(p->status))
-		json_object_set_new(ret, "exitcode", json_integer(WEXITSTATUS(p->status)));
-	else if (WIFSIGNALED(p->status))
-		json_object_set_new(ret, "signal", json_integer(WTERMSIG(p->status)));
-	if (add_stream(ret, "out-data", "out-truncated", &p->out) < 0 ||
+	p->streamed |= incremental;
+	ret = json_pack("{s:b}", "exited", done);
+	if (ret && done)
+		exit_status(ret, p->status);
+	if (ret == NULL ||
+	    add_stream(ret, "out-data", "out-truncated", &p->out) < 0 ||
 	    add_stream(ret, "err-data", "err-truncated", &p->err) < 0) {
 		json_decref(ret);
 		qga_error_set(err, "out of memory");
 		return NULL;
+	}
+	if (!done) {
+		stream_collected(p, &p->out);
+		stream_collected(p, &p->err);
+		return ret;
 	}
 	/* Reported once: the record goes with its first exited answer. */
 	*pp = p->next;

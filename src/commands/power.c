@@ -45,7 +45,6 @@ qmp_guest_shutdown(const struct qga_args_guest_shutdown *args,
 	const char *argv[] = { SHUTDOWN_PATH, "-h", NULL, "+0", SHUTDOWN_MSG, NULL };
 	size_t i, n = sizeof(shutdown_modes) / sizeof(shutdown_modes[0]);
 
-	(void)ctx;
 	qga_slog("guest-shutdown called, mode: %s", args->has_mode ? args->mode : "(null)");
 	for (i = 0; i < n && strcmp(shutdown_modes[i].mode, mode) != 0; i++)
 		;
@@ -58,6 +57,8 @@ qmp_guest_shutdown(const struct qga_args_guest_shutdown *args,
 	 * systems), poweroff/halt/reboot with no arguments, as 10.2 prefers.
 	 * 10.2 tries those first, which does nothing where /sbin/poweroff
 	 * only signals an init that is not there to listen. */
+	/* Sessions with events hear it before the guest goes down. */
+	qga_ctx_emit_event(ctx, "GUEST_SHUTDOWN", json_pack("{s:s}", "mode", mode));
 	argv[2] = shutdown_modes[i].flag;
 	if (access(SHUTDOWN_PATH, X_OK) < 0 &&
 	    access(shutdown_modes[i].program, X_OK) == 0) {
@@ -236,8 +237,22 @@ sysfs_suspend(enum suspend_mode m, struct qga_error *err)
  * next is tried. When all fail, the last failure is the answer (qemu-ga
  * answers nothing at all if systemd or pm-utils failed last).
  */
+static const char *const suspend_names[] = {
+	[SUSPEND_DISK] = "disk", [SUSPEND_RAM] = "ram", [SUSPEND_HYBRID] = "hybrid",
+};
+
+/* Sessions with events hear it once, before the first way is tried. */
 static void
-suspend(enum suspend_mode m, struct qga_error *err)
+announce_suspend(struct qga_ctx *ctx, enum suspend_mode m, bool *supported)
+{
+	if (!*supported)
+		qga_ctx_emit_event(ctx, "GUEST_SUSPEND",
+		    json_pack("{s:s}", "mode", suspend_names[m]));
+	*supported = true;
+}
+
+static void
+suspend(struct qga_ctx *ctx, enum suspend_mode m, struct qga_error *err)
 {
 	struct qga_error last = { 0 }, probe = { 0 };
 	bool supported = false;
@@ -246,7 +261,7 @@ suspend(enum suspend_mode m, struct qga_error *err)
 		const char *argv[] = { "systemctl", suspend_modes[m].verb, NULL };
 		char name[64];
 
-		supported = true;
+		announce_suspend(ctx, m, &supported);
 		snprintf(name, sizeof(name), "systemctl %s", suspend_modes[m].verb);
 		if (run_suspend(argv, name, &last) == 0)
 			return;
@@ -254,14 +269,14 @@ suspend(enum suspend_mode m, struct qga_error *err)
 	if (pmutils_supports(m, &probe)) {
 		const char *argv[] = { suspend_modes[m].pm_program, NULL };
 
-		supported = true;
+		announce_suspend(ctx, m, &supported);
 		qga_error_clear(&last);
 		if (run_suspend(argv, argv[0], &last) == 0)
 			return;
 	}
 	qga_error_clear(&probe);
 	if (sysfs_supports(m)) {
-		supported = true;
+		announce_suspend(ctx, m, &supported);
 		qga_error_clear(&last);
 		if (sysfs_suspend(m, &last) == 0)
 			return;
@@ -276,23 +291,20 @@ suspend(enum suspend_mode m, struct qga_error *err)
 json_t *
 qmp_guest_suspend_disk(struct qga_ctx *ctx, struct qga_error *err)
 {
-	(void)ctx;
-	suspend(SUSPEND_DISK, err);
+	suspend(ctx, SUSPEND_DISK, err);
 	return NULL;
 }
 
 json_t *
 qmp_guest_suspend_ram(struct qga_ctx *ctx, struct qga_error *err)
 {
-	(void)ctx;
-	suspend(SUSPEND_RAM, err);
+	suspend(ctx, SUSPEND_RAM, err);
 	return NULL;
 }
 
 json_t *
 qmp_guest_suspend_hybrid(struct qga_ctx *ctx, struct qga_error *err)
 {
-	(void)ctx;
-	suspend(SUSPEND_HYBRID, err);
+	suspend(ctx, SUSPEND_HYBRID, err);
 	return NULL;
 }

@@ -28,6 +28,52 @@ enum lex_state {
 	L_KEYWORD
 };
 
+/*
+ * Numbers, as qemu's lexer takes them: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * num_next[state][class of the next byte] is the next state, or where the
+ * number ends: ERR swallows the byte and reports it (a leading zero
+ * followed by a digit included: qemu has no way on from "01"); END_* leaves
+ * the byte to the next token.
+ */
+enum num_class { NC_ZERO, NC_DIGIT, NC_DOT, NC_EXP, NC_SIGN, NC_OTHER, NC_COUNT };
+enum { NUM_ERR = -1, NUM_END_INT = -2, NUM_END_FLOAT = -3 };
+
+static const signed char num_next[][NC_COUNT] = {
+	/*		  0		1-9		.	eE		+-		other */
+	[L_MINUS - L_MINUS] =
+	    { L_ZERO,	L_INT,		NUM_ERR, NUM_ERR,	NUM_ERR,	NUM_ERR },
+	[L_ZERO - L_MINUS] =
+	    { NUM_ERR,	NUM_ERR,	L_DOT,	L_EXP,		NUM_END_INT,	NUM_END_INT },
+	[L_INT - L_MINUS] =
+	    { L_INT,	L_INT,		L_DOT,	L_EXP,		NUM_END_INT,	NUM_END_INT },
+	[L_DOT - L_MINUS] =
+	    { L_FRAC,	L_FRAC,		NUM_ERR, NUM_ERR,	NUM_ERR,	NUM_ERR },
+	[L_FRAC - L_MINUS] =
+	    { L_FRAC,	L_FRAC,		NUM_END_FLOAT, L_EXP,	NUM_END_FLOAT,	NUM_END_FLOAT },
+	[L_EXP - L_MINUS] =
+	    { L_EXP_DIGITS, L_EXP_DIGITS, NUM_ERR, NUM_ERR,	L_EXP_SIGN,	NUM_ERR },
+	[L_EXP_SIGN - L_MINUS] =
+	    { L_EXP_DIGITS, L_EXP_DIGITS, NUM_ERR, NUM_ERR,	NUM_ERR,	NUM_ERR },
+	[L_EXP_DIGITS - L_MINUS] =
+	    { L_EXP_DIGITS, L_EXP_DIGITS, NUM_END_FLOAT, NUM_END_FLOAT, NUM_END_FLOAT, NUM_END_FLOAT },
+};
+
+static enum num_class
+num_class(unsigned char c)
+{
+	if (c == '0')
+		return NC_ZERO;
+	if (c >= '1' && c <= '9')
+		return NC_DIGIT;
+	if (c == '.')
+		return NC_DOT;
+	if (c == 'e' || c == 'E')
+		return NC_EXP;
+	if (c == '+' || c == '-')
+		return NC_SIGN;
+	return NC_OTHER;
+}
+
 /* Tokens shorter than this are copied out of the lexer's buffer. */
 #define TOKEN_KEEP_BUF	4096
 /* Token slots kept between messages. */
@@ -378,82 +424,24 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			}
 			finish_token(s, T_KEYWORD);
 			continue;
-		case L_MINUS:
+		case L_MINUS: case L_ZERO: case L_INT: case L_DOT: case L_FRAC:
+		case L_EXP: case L_EXP_SIGN: case L_EXP_DIGITS: {
+			int next = num_next[s->state - L_MINUS][num_class(c)];
+
+			if (next == NUM_END_INT || next == NUM_END_FLOAT) {
+				/* c belongs to the next token. */
+				finish_token(s, next == NUM_END_INT ? T_INTEGER : T_FLOAT);
+				continue;
+			}
 			p++;
-			if (c == '0') {
-				tok_add(s, "0", 1);
-				s->state = L_ZERO;
-			} else if (c >= '1' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_INT;
-			} else
+			if (next == NUM_ERR) {
 				lex_error(s, c);
+				continue;
+			}
+			tok_add(s, (const char *)&c, 1);
+			s->state = (enum lex_state)next;
 			continue;
-		case L_ZERO:
-		case L_INT:
-			if (c >= '0' && c <= '9' && s->state == L_ZERO) {
-				/* A leading zero: qemu's lexer has no way on. */
-				p++;
-				lex_error(s, c);
-			} else if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				p++;
-			} else if (c == '.') {
-				tok_add(s, ".", 1);
-				s->state = L_DOT;
-				p++;
-			} else if (c == 'e' || c == 'E') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_EXP;
-				p++;
-			} else
-				finish_token(s, T_INTEGER);
-			continue;
-		case L_DOT:
-			p++;
-			if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_FRAC;
-			} else
-				lex_error(s, c);
-			continue;
-		case L_FRAC:
-			if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				p++;
-			} else if (c == 'e' || c == 'E') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_EXP;
-				p++;
-			} else
-				finish_token(s, T_FLOAT);
-			continue;
-		case L_EXP:
-			p++;
-			if (c == '+' || c == '-') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_EXP_SIGN;
-			} else if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_EXP_DIGITS;
-			} else
-				lex_error(s, c);
-			continue;
-		case L_EXP_SIGN:
-			p++;
-			if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				s->state = L_EXP_DIGITS;
-			} else
-				lex_error(s, c);
-			continue;
-		case L_EXP_DIGITS:
-			if (c >= '0' && c <= '9') {
-				tok_add(s, (const char *)&c, 1);
-				p++;
-			} else
-				finish_token(s, T_FLOAT);
-			continue;
+		}
 		}
 	}
 }

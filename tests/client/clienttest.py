@@ -55,11 +55,13 @@ def require_built():
             sys.exit(77)
 
 
-def agent(kind, *args):
-    """A real agent: kind 'qgad' or 'qemu-ga', accepting connections.
-    (qgatest.Agent returns once the socket file exists, which can be before
-    listen(2): qemu-ga then refuses the first connection.)"""
-    a = qgatest.Agent(*args, binary=QGAD if kind == 'qgad' else QEMU_GA)
+def agent(kind, *args, env=None):
+    """A real agent: kind 'qgad' or 'qemu-ga', accepting connections, with
+    env added to its environment. (qgatest.Agent returns once the socket
+    file exists, which can be before listen(2): qemu-ga then refuses the
+    first connection.)"""
+    a = qgatest.Agent(*args, binary=QGAD if kind == 'qgad' else QEMU_GA,
+                      env=env)
     deadline = time.time() + qgatest.TIMEOUT
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

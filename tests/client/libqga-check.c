@@ -3,12 +3,22 @@
  * each operation given on the command line and prints one JSON line per
  * operation for the Python tests to judge:
  *
- *	libqga-check [-t MS] [-c CAP]... [-N] [-I] [-F] SOCKET OP...
+ *	libqga-check [-t MS] [-c CAP]... [-N] [-I] [-F] [-Q] SOCKET OP...
  *
- * -F connects the socket itself and hands libqga the fd.
+ * -F connects the socket itself and hands libqga the fd. -Q sets no event
+ * callback, so that events queue for qga_wait_event().
  *	OP: class | call:NAME[:JSON] | tcall:MS:NAME[:JSON] |
+ *	    oob:NAME[:JSON] (QGA_CALL_OOB) | oobavail:NAME |
  *	    noreply:MS:NAME[:JSON] | resync | async:N:NAME | sleep:MS |
- *	    events (how many event messages have arrived)
+ *	    events (how many event messages have arrived) |
+ *	    waitevent:MS (qga_wait_event) | limits (qga_get_limits) |
+ *	    send:NAME[:JSON], sendoob:NAME[:JSON] (queue an asynchronous
+ *	    call, in band or with QGA_CALL_OOB, and go on) |
+ *	    drain (wait for every queued call; a line per completion, in the
+ *	    order they complete, each flushed at once) |
+ *	    exec:PATH (guest-exec, remembering the pid) | status
+ *	    (guest-exec-status of that pid) | statuswait (the same every
+ *	    10 ms until it says exited)
  *
  * "async" opens its own connection through the non-blocking API and queues
  * N calls before the handshake has finished.
@@ -36,6 +46,66 @@ count_event(struct qga_client *c, json_t *event, void *opaque)
 	(void)opaque;
 	if (json_is_string(json_object_get(event, "event")))
 		nevents++;
+}
+
+struct pending {
+	int	seq, done;
+};
+
+static int npending, nqueued;
+static json_int_t exec_pid;
+
+static void emit(json_t *o);
+
+static void
+pending_done(struct qga_client *c, int err, struct qga_reply *reply,
+    void *opaque)
+{
+	struct pending *p = opaque;
+	json_t *o = json_pack("{s:s,s:i,s:i}", "op", "completed", "seq",
+	    p->seq, "rc", err);
+
+	(void)c;
+	if (reply)
+		json_object_set(o, "reply", qga_reply_json(reply));
+	qga_reply_free(reply);
+	emit(o);
+	p->done = 1;
+	npending--;
+	free(p);
+}
+
+static json_t *
+drain(struct qga_client *c)
+{
+	struct pollfd p;
+	int r = 0;
+
+	while (npending > 0) {
+		p.fd = qga_get_fd(c);
+		p.events = qga_get_events(c);
+		p.revents = 0;
+		if (poll(&p, 1, qga_get_timeout(c)) < 0)
+			break;
+		r = qga_process(c, p.revents);
+		if (r < 0)
+			break;
+	}
+	return json_pack("{s:i,s:i}", "rc", r, "left", npending);
+}
+
+static json_t *
+limits_json(struct qga_client *c, int r, const struct qga_limits *l)
+{
+	if (r < 0)
+		return json_pack("{s:i,s:s}", "rc", r, "error", qga_errstr(c));
+	return json_pack("{s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:b}", "rc", r,
+	    "max-message-bytes", (json_int_t)l->max_message_bytes,
+	    "max-file-read-count", (json_int_t)l->max_file_read_count,
+	    "max-exec-output-bytes", (json_int_t)l->max_exec_output_bytes,
+	    "max-nesting", (int)l->max_nesting,
+	    "max-in-band-queue", (int)l->max_in_band_queue,
+	    "max-clients", (int)l->max_clients, "from-agent", l->from_agent);
 }
 
 static struct qga_connect_opts opts = { .transport = QGA_TRANSPORT_UNIX };
@@ -204,7 +274,8 @@ main(int argc, char **argv)
 	char errmsg[QGA_ERRSTR_SIZE];
 	struct qga_client *c = NULL;
 	struct qga_reply *reply;
-	int ncaps = 0, i = 1, r, ms, use_fd = 0;
+	int ncaps = 0, i = 1, r, ms, use_fd = 0, queue_events = 0;
+	struct qga_limits limits;
 	long long t0;
 	json_t *args;
 	char *name;
@@ -221,6 +292,8 @@ main(int argc, char **argv)
 			opts.flags |= QGA_OPT_NO_IDS;
 		else if (strcmp(argv[i], "-F") == 0)
 			use_fd = 1;
+		else if (strcmp(argv[i], "-Q") == 0)
+			queue_events = 1;
 		else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -247,7 +320,8 @@ main(int argc, char **argv)
 		}
 		emit(json_pack("{s:s,s:i,s:I}", "op", "connect", "rc", 0, "ms",
 		    (json_int_t)(now_ms() - t0)));
-		qga_set_event_cb(c, count_event, NULL);
+		if (!queue_events)
+			qga_set_event_cb(c, count_event, NULL);
 	}
 	for (; i < argc; i++) {
 		char *op = argv[i];
@@ -276,6 +350,72 @@ main(int argc, char **argv)
 			    QGA_CALL_NO_SUCCESS_RESPONSE, ms, &reply);
 			json_decref(args);
 			o = result(c, r, reply);
+		} else if (strncmp(op, "oob:", 4) == 0 ||
+		    strncmp(op, "send:", 5) == 0 ||
+		    strncmp(op, "sendoob:", 8) == 0) {
+			int oob = op[0] == 'o' || op[4] == 'o';
+			name = strchr(op, ':') + 1;
+			char *q = strchr(name, ':');
+			if (q)
+				*q++ = '\0';
+			args = parse_args(q);
+			if (op[0] == 'o') {
+				r = qga_call_flags(c, name, args, QGA_CALL_OOB,
+				    timeout_ms, &reply);
+				o = result(c, r, reply);
+			} else {
+				struct pending *p = calloc(1, sizeof(*p));
+				if (p == NULL)
+					abort();
+				p->seq = ms = ++nqueued;
+				r = qga_call_async(c, name, args, oob ?
+				    QGA_CALL_OOB : 0, timeout_ms, pending_done,
+				    p);
+				if (r == 0)
+					npending++;
+				else
+					free(p);
+				o = json_pack("{s:i,s:i,s:b}", "rc", r, "seq",
+				    ms, "oob", qga_oob_available(c, name));
+			}
+			json_decref(args);
+		} else if (strncmp(op, "oobavail:", 9) == 0) {
+			o = json_pack("{s:b}", "oob",
+			    qga_oob_available(c, op + 9));
+		} else if (strcmp(op, "drain") == 0) {
+			o = drain(c);
+		} else if (strncmp(op, "waitevent:", 10) == 0) {
+			json_t *ev;
+			r = qga_wait_event(c, atoi(op + 10), &ev);
+			o = json_pack("{s:i,s:o?}", "rc", r, "event", ev);
+		} else if (strncmp(op, "exec:", 5) == 0) {
+			args = json_pack("{s:s}", "path", op + 5);
+			r = qga_call(c, "guest-exec", args, timeout_ms, &reply);
+			json_decref(args);
+			if (r == 0 && !qga_reply_is_error(reply))
+				exec_pid = json_integer_value(json_object_get(
+				    qga_reply_return(reply), "pid"));
+			o = result(c, r, reply);
+		} else if (strcmp(op, "status") == 0 ||
+		    strcmp(op, "statuswait") == 0) {
+			args = json_pack("{s:I}", "pid", exec_pid);
+			for (;;) {
+				r = qga_call(c, "guest-exec-status", args,
+				    timeout_ms, &reply);
+				if (r < 0 || op[6] == '\0' ||
+				    qga_reply_is_error(reply) ||
+				    json_is_true(json_object_get(
+				    qga_reply_return(reply), "exited")))
+					break;
+				qga_reply_free(reply);
+				struct timespec ts = { 0, 10000000 };
+				nanosleep(&ts, NULL);
+			}
+			json_decref(args);
+			o = result(c, r, reply);
+		} else if (strcmp(op, "limits") == 0) {
+			r = qga_get_limits(c, timeout_ms, &limits);
+			o = limits_json(c, r, &limits);
 		} else if (strcmp(op, "events") == 0) {
 			o = json_pack("{s:i}", "events", nevents);
 		} else if (strcmp(op, "resync") == 0) {

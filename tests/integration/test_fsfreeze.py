@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 import fstest  # noqa: E402
@@ -54,25 +53,14 @@ class Writer:
         return self.proc.wait(TIMEOUT)
 
 
-class FreezeTest(AgentTest):
+class FreezeTest(fstest.LoopFsTest, AgentTest):
     """One loop filesystem per class; every test leaves it thawed."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.fs = fstest.LoopFs()
-        try:
-            cls.agent = Agent(*cls.agent_args, env=cls.agent_env)
-            cls.c = fstest.connect(cls.agent)
-        except Exception:
-            cls.fs.close()
-            raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            cls.fs.close()
             for d in cls.__dict__.get('tempdirs', []):
                 shutil.rmtree(d, ignore_errors=True)
 

@@ -65,28 +65,14 @@ def fsinfo(conn):
     return r['return']
 
 
-class FsInfo(AgentTest):
+class FsInfo(fstest.LoopFsTest, AgentTest):
     @classmethod
-    def setUpClass(cls):
-        cls.fs = fstest.LoopFs()
-        try:
-            cls.bind = cls.fs.bind('bind-dir', 'sub')
-            cls.tmpfs = cls.fs.tmpfs('tmpfs')
-            with open(os.path.join(cls.fs.mnt, 'data'), 'wb') as f:
-                f.write(b'x' * (1 << 20))
-            os.sync()
-            cls.agent = Agent(*cls.agent_args, env=cls.agent_env)
-            cls.c = fstest.connect(cls.agent)
-        except Exception:
-            cls.fs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fs.close()
+    def prepare_fs(cls):
+        cls.bind = cls.fs.bind('bind-dir', 'sub')
+        cls.tmpfs = cls.fs.tmpfs('tmpfs')
+        with open(os.path.join(cls.fs.mnt, 'data'), 'wb') as f:
+            f.write(b'x' * (1 << 20))
+        os.sync()
 
     def reply(self):
         return fsinfo(self.c)

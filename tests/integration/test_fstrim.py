@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 import fstest  # noqa: E402
-from qgatest import SRCDIR, Agent, AgentTest, is_qemu_ga, main  # noqa: E402
+from qgatest import SRCDIR, AgentTest, is_qemu_ga, main  # noqa: E402
 
 TRIM_TIMEOUT = 240
 with open(os.path.join(SRCDIR, 'schema', 'qga.json')) as f:
@@ -18,24 +18,10 @@ with open(os.path.join(SRCDIR, 'tests', 'compat-allowlist-fs.json')) as f:
     ALLOW = json.load(f)['guest-fstrim']
 
 
-class FsTrim(AgentTest):
+class FsTrim(fstest.LoopFsTest, AgentTest):
     @classmethod
-    def setUpClass(cls):
-        cls.fs = fstest.LoopFs()
-        try:
-            cls.bind = cls.fs.bind('bind-dir', 'sub')
-            cls.agent = Agent(*cls.agent_args, env=cls.agent_env)
-            cls.c = fstest.connect(cls.agent)
-        except Exception:
-            cls.fs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fs.close()
+    def prepare_fs(cls):
+        cls.bind = cls.fs.bind('bind-dir', 'sub')
 
     def trim(self, args=None):
         self.c.request('guest-fstrim', args)

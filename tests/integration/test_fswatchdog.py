@@ -22,24 +22,12 @@ def tearDownModule():
     fstest.unlock()
 
 
-class Watchdog(AgentTest):
+class Watchdog(fstest.LoopFsTest, AgentTest):
     @classmethod
     def setUpClass(cls):
         if is_qemu_ga():
             raise unittest.SkipTest('qgad only')
-        cls.fs = fstest.LoopFs()
-        try:
-            super().setUpClass()
-        except Exception:
-            cls.fs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fs.close()
+        super().setUpClass()
 
     def setUp(self):
         self.addCleanup(fstest.thaw, self.fs.mnt)

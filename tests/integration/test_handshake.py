@@ -2,7 +2,6 @@
 session scopes. Against qemu-ga only the old-server half applies: it must
 answer request-negotiation with CommandNotFound and the id echoed, which is
 how a new client classifies it (docs/protocol.md, "Telling servers apart")."""
-import json
 import os
 import sys
 import time

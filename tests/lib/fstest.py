@@ -169,3 +169,30 @@ class LoopFs:
 def connect(agent):
     """agent.connect(); qgatest.Conn itself waits for listen()."""
     return agent.connect()
+
+
+class LoopFsTest(unittest.TestCase):
+    """Mix-in for an AgentTest: one loop filesystem per class (self.fs),
+    made before the agent starts and removed after it stops, whatever
+    fails in between. Subclasses add to it in prepare_fs()."""
+
+    @classmethod
+    def prepare_fs(cls):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fs = LoopFs()
+        try:
+            cls.prepare_fs()
+            super().setUpClass()
+        except Exception:
+            cls.fs.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.fs.close()

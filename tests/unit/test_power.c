@@ -29,6 +29,23 @@ __wrap_access(const char *path, int mode)
 
 static char dir[64], bindir[128], logpath[128], statepath[128];
 
+void __wrap_qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data);
+
+/* Events go into the programs' log, so each test sees whether an event
+ * came before the action and only once. */
+void
+__wrap_qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data)
+{
+	FILE *f = fopen(logpath, "a");
+
+	(void)ctx;
+	assert_non_null(f);
+	fprintf(f, "event %s %s (runs so far: %d)\n", name,
+	    json_string_value(json_object_get(data, "mode")), fake_run.calls);
+	fclose(f);
+	json_decref(data);
+}
+
 static void
 install(const char *name, const char *body)
 {
@@ -128,6 +145,7 @@ test_shutdown_programs(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct qga_error err = { 0 };
+		char want[128];
 
 		fake_run_reset();
 		sbin_present[0] = cases[i].present[0];
@@ -139,6 +157,10 @@ test_shutdown_programs(void **state)
 		assert_string_equal(fake_run_argv(), cases[i].argv);
 		assert_false(fake_run.has_input);
 		assert_string_equal(fake_run.action, "shutdown");
+		snprintf(want, sizeof(want), "event GUEST_SHUTDOWN %s (runs so far: 0)\n",
+		    cases[i].mode ? cases[i].mode : "powerdown");
+		assert_string_equal(slurp(logpath), want);
+		unlink(logpath);
 	}
 }
 
@@ -154,9 +176,12 @@ test_shutdown_errors(void **state)
 		expect_error(&err, "mode is invalid (valid values are: halt|powerdown|reboot");
 	}
 	assert_int_equal(fake_run.calls, 0);
+	assert_string_equal(slurp(logpath), "");
 	fake_run.fail = "child process has failed to shutdown: exit status 1";
 	assert_null(shutdown("reboot", &err));
 	expect_error(&err, "child process has failed to shutdown: exit status 1");
+	/* The event went out before the failure. */
+	assert_string_equal(slurp(logpath), "event GUEST_SHUTDOWN reboot (runs so far: 0)\n");
 }
 
 typedef json_t *(*suspend_fn)(struct qga_ctx *, struct qga_error *);
@@ -192,11 +217,11 @@ test_suspend_systemd(void **state)
 	install("systemctl", "[ \"$1\" = status ] && exit 3; exit 0");
 	install("pm-is-supported", "exit 0");
 	expect_suspended(qmp_guest_suspend_ram,
-	    "systemctl status systemd-suspend\nsystemctl suspend\n");
+	    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n");
 	expect_suspended(qmp_guest_suspend_disk,
-	    "systemctl status systemd-hibernate\nsystemctl hibernate\n");
+	    "systemctl status systemd-hibernate\nevent GUEST_SUSPEND disk (runs so far: 0)\nsystemctl hibernate\n");
 	expect_suspended(qmp_guest_suspend_hybrid,
-	    "systemctl status systemd-hybrid-sleep\nsystemctl hybrid-sleep\n");
+	    "systemctl status systemd-hybrid-sleep\nevent GUEST_SUSPEND hybrid (runs so far: 0)\nsystemctl hybrid-sleep\n");
 }
 
 static void
@@ -206,7 +231,7 @@ test_suspend_systemd_status_codes(void **state)
 	/* 1 and 2 also mean the unit is known; 0 and 4 do not. */
 	install("systemctl", "[ \"$1\" = status ] && exit 1; exit 0");
 	expect_suspended(qmp_guest_suspend_ram,
-	    "systemctl status systemd-suspend\nsystemctl suspend\n");
+	    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n");
 	install("systemctl", "[ \"$1\" = status ] && exit 4; exit 0");
 	expect_suspend_error(qmp_guest_suspend_ram,
 	    "the requested suspend mode is not supported by the guest",
@@ -227,11 +252,11 @@ test_suspend_pmutils(void **state)
 	install("pm-hibernate", "exit 0");
 	install("pm-suspend-hybrid", "exit 0");
 	expect_suspended(qmp_guest_suspend_ram,
-	    "pm-is-supported --suspend\npm-suspend \n");
+	    "pm-is-supported --suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\npm-suspend \n");
 	expect_suspended(qmp_guest_suspend_disk,
-	    "pm-is-supported --hibernate\npm-hibernate \n");
+	    "pm-is-supported --hibernate\nevent GUEST_SUSPEND disk (runs so far: 0)\npm-hibernate \n");
 	expect_suspended(qmp_guest_suspend_hybrid,
-	    "pm-is-supported --suspend-hybrid\npm-suspend-hybrid \n");
+	    "pm-is-supported --suspend-hybrid\nevent GUEST_SUSPEND hybrid (runs so far: 0)\npm-suspend-hybrid \n");
 }
 
 static void
@@ -240,10 +265,12 @@ test_suspend_sysfs(void **state)
 	(void)state;
 	install("pm-is-supported", "exit 1");
 	set_state("freeze mem disk\n");
-	expect_suspended(qmp_guest_suspend_ram, "pm-is-supported --suspend\n");
+	expect_suspended(qmp_guest_suspend_ram, "pm-is-supported --suspend\n"
+	    "event GUEST_SUSPEND ram (runs so far: 0)\n");
 	assert_int_equal(strncmp(slurp(statepath), "mem", 3), 0);
 	set_state("freeze mem disk\n");
-	expect_suspended(qmp_guest_suspend_disk, "pm-is-supported --hibernate\n");
+	expect_suspended(qmp_guest_suspend_disk, "pm-is-supported --hibernate\n"
+	    "event GUEST_SUSPEND disk (runs so far: 0)\n");
 	assert_int_equal(strncmp(slurp(statepath), "disk", 4), 0);
 	/* Hybrid has no sysfs form. */
 	set_state("freeze mem disk\n");
@@ -279,18 +306,18 @@ test_suspend_fallbacks_after_failure(void **state)
 	install("pm-is-supported", "exit 0");
 	install("pm-suspend", "exit 0");
 	expect_suspended(qmp_guest_suspend_ram,
-	    "systemctl status systemd-suspend\nsystemctl suspend\n"
+	    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n"
 	    "pm-is-supported --suspend\npm-suspend \n");
 	/* Everything fails: the last failure is the answer. */
 	install("pm-suspend", "exit 5");
 	expect_suspend_error(qmp_guest_suspend_ram,
 	    "the helper program 'pm-suspend' returned an unexpected exit status code (5)",
-	    "systemctl status systemd-suspend\nsystemctl suspend\n"
+	    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n"
 	    "pm-is-supported --suspend\npm-suspend \n");
 	install("pm-is-supported", "exit 1");
 	expect_suspend_error(qmp_guest_suspend_ram,
 	    "the helper program 'systemctl suspend' returned an unexpected exit status code (1)",
-	    "systemctl status systemd-suspend\nsystemctl suspend\n"
+	    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n"
 	    "pm-is-supported --suspend\n");
 	/* The sysfs file cannot be written. */
 	set_state("mem\n");
@@ -301,7 +328,7 @@ test_suspend_fallbacks_after_failure(void **state)
 		snprintf(want, sizeof(want), "suspend: cannot write to '%s': "
 		    "Permission denied", statepath);
 		expect_suspend_error(qmp_guest_suspend_ram, want,
-		    "systemctl status systemd-suspend\nsystemctl suspend\n"
+		    "systemctl status systemd-suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\nsystemctl suspend\n"
 		    "pm-is-supported --suspend\n");
 	}
 }
@@ -314,7 +341,7 @@ test_suspend_program_missing(void **state)
 	install("pm-is-supported", "exit 0");
 	expect_suspend_error(qmp_guest_suspend_ram,
 	    "the helper program 'pm-suspend' was not found",
-	    "pm-is-supported --suspend\n");
+	    "pm-is-supported --suspend\nevent GUEST_SUSPEND ram (runs so far: 0)\n");
 	/* pm-is-supported with an odd answer counts as unsupported. */
 	install("pm-is-supported", "exit 7");
 	expect_suspend_error(qmp_guest_suspend_ram,

@@ -616,9 +616,25 @@ class C_Vcpus(VMTest):
 
 class D_Power(VMTest):
     """Suspend, reboot and shutdown, in that order, on one VM (without
-    -no-reboot, so that a reboot really boots again)."""
+    -no-reboot, so that a reboot really boots again). qgad's sessions with
+    events hear of each before the agent acts (docs/protocol.md §14.2)."""
     reboot = True
     needs_any = ('guest-suspend-ram', 'guest-shutdown')
+
+    def subscribe(self, c):
+        if IS_QEMU_GA:
+            return
+        c.request('request-negotiation', id='n')
+        self.assertIn('return', c.reply())
+        self.assertEqual(c.cmd('qmp_capabilities', {'enable': ['events']}),
+                         {'return': {}})
+
+    def expect_event(self, c, name, mode):
+        if IS_QEMU_GA:
+            return
+        ev = c.reply(TIMEOUT)
+        self.assertEqual((ev.get('event'), ev.get('data')),
+                         (name, {'mode': mode}), ev)
 
     def test_a_suspend_ram_and_wake(self):
         require('guest-suspend-ram')
@@ -628,8 +644,10 @@ class D_Power(VMTest):
         r, out = self.vm.ctl.run('cat /sys/power/state', check=False)
         if 'mem' not in out:
             self.skipTest('the VM offers no suspend-to-RAM: %r' % out)
+        self.subscribe(c)
         since = time.time()
         c.request('guest-suspend-ram')
+        self.expect_event(c, 'GUEST_SUSPEND', 'ram')
         self.vm.qmp.wait_event(lambda e: e['event'] == 'SUSPEND', TIMEOUT,
                                since)
         self.assertEqual(self.vm.qmp.cmd('query-status')['status'],
@@ -648,8 +666,10 @@ class D_Power(VMTest):
         boot_id = lambda: self.vm.ctl.run(  # noqa: E731
             'cat /proc/sys/kernel/random/boot_id').strip()
         boot0 = boot_id()
+        self.subscribe(c)
         t0, since = time.monotonic(), time.time()
         c.request('guest-shutdown', {'mode': 'reboot'})
+        self.expect_event(c, 'GUEST_SHUTDOWN', 'reboot')
         self.vm.qmp.wait_event(lambda e: e['event'] == 'RESET', TIMEOUT,
                                since)
         self.disconnect(c, settle=0)    # the chardev serves one client
