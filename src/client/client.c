@@ -347,8 +347,10 @@ find_call(struct qga_client *c, const char *id)
 {
 	struct call *k;
 
+	/* A call sent without an id (strict ordering) has id "": a reply
+	 * with "id": "" is someone else's, not its answer. */
 	for (k = c->calls; k; k = k->next)
-		if (k->sent && strcmp(k->id, id) == 0)
+		if (k->sent && k->id[0] != '\0' && strcmp(k->id, id) == 0)
 			return k;
 	return NULL;
 }
