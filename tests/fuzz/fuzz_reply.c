@@ -121,8 +121,10 @@ on_reply(struct qga_client *c, int err, struct qga_reply *r, void *opaque)
 	CHECK(json_is_object(msg));
 	CHECK(qga_reply_is_error(r) ? qga_reply_return(r) == NULL :
 	    qga_reply_return(r) != NULL);
+	/* Error replies always have printable class and desc. */
 	if (qga_reply_is_error(r))
-		CHECK(qga_reply_error_class(r) != NULL);
+		CHECK(qga_reply_error_class(r) != NULL &&
+		    qga_reply_error_desc(r) != NULL);
 	idv = json_object_get(msg, "id");
 	/* A reply goes to the call whose id it echoes, and an id the client
 	 * never sent matches nothing. */
