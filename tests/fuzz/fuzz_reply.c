@@ -4,9 +4,10 @@
  * compiled into the harness, driven by the non-blocking API), so lines,
  * 0xFF resyncs, ids, greetings and events all take the library's own path.
  *
- * Input: one setup byte, then the server's bytes. Bytes 0x01..0x08 never
- * occur in a valid JSON text (raw control characters are rejected inside
- * strings and between tokens alike), so they are taken as a script:
+ * Input: one setup byte, then the server's bytes. Bytes 0x01..0x08 and
+ * 0x0B never occur in a valid JSON text (raw control characters are
+ * rejected inside strings and between tokens alike), so they are taken as
+ * a script:
  *
  *   0x01 DELIVER  send the bytes so far and let the client read them
  *   0x02 TIME     the earliest pending deadline passes
@@ -16,6 +17,8 @@
  *   0x06 ID k     the k-th newest id the client sent (k mod the ids kept)
  *   0x07 SYNC     the number of the newest guest-sync-delimited
  *   0x08 EOF      the agent closes the connection; the rest is ignored
+ *   0x0B STALL    every pending deadline passes at once (a long stall:
+ *                 the only way a 1 h connect deadline beats a 1 s silence)
  *
  * ID and SYNC let an input answer requests whose ids the client draws at
  * random. Time is virtual: deadlines only pass at TIME, so an input
@@ -43,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
 	OP_DELIVER = 1, OP_TIME, OP_CALL, OP_RESYNC, OP_ID, OP_ID_K, OP_SYNC,
-	OP_EOF,
+	OP_EOF, OP_STALL = 0x0b,
 };
 
 /* Ids of the client's requests remembered for OP_ID and OP_ID_K. */
@@ -273,11 +276,24 @@ deliver(struct fuzz *f)
 }
 
 static void
-pass_time(struct fuzz *f)
+pass_time(struct fuzz *f, int stall)
 {
 	struct qga_client *c = f->c;
 	int64_t best = -1;
 	struct call *k;
+
+	if (stall) {
+		/* 0 is long past; -1 (none) stays none. */
+		if (c->phase_deadline > 0)
+			c->phase_deadline = 0;
+		if (c->silence_deadline > 0)
+			c->silence_deadline = 0;
+		for (k = c->calls; k; k = k->next)
+			if (k->deadline > 0)
+				k->deadline = 0;
+		process(f, 0);
+		return;
+	}
 
 #define EARLIEST(t) do { \
 	if ((t) >= 0 && (best < 0 || (t) < best)) \
@@ -394,8 +410,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			deliver(f);
 			break;
 		case OP_TIME:
+		case OP_STALL:
 			deliver(f);
-			pass_time(f);
+			pass_time(f, data[i] == OP_STALL);
 			break;
 		case OP_CALL:
 			if (!f->eof)

@@ -13,6 +13,7 @@ import sys
 
 # fuzz_reply.c's script bytes.
 DELIVER, TIME, RESYNC, ID, SYNC, EOF = b'\x01', b'\x02', b'\x04', b'\x05', b'\x07', b'\x08'
+STALL = b'\x0b'
 PROBE, NO_PROBE, NO_IDS, WANT_CAPS = 0, 1, 2, 3
 
 
@@ -137,6 +138,10 @@ SEEDS = [
      b'{"return": {"QMP": []}, "id": "' + ID + b'"}\n'),
     (PROBE, b'\xff' * 64 + b'\n\n\n\r\n' + b'[1,2,3]\n"x"\nnull\n{}\n' + EOF),
     (PROBE, b'{"return": {}, "id": "' + ID + b'"' + EOF),
+    # Long stalls: the handshake and a resync run out of time.
+    (PROBE, STALL + call(PING)),
+    (PROBE, QGAD_GREETING + DELIVER + STALL),
+    (NO_IDS, call(PING) + TIME + call(PING) + DELIVER + STALL),
 ]
 
 
