@@ -206,7 +206,8 @@ int	 qga_has_capability(const struct qga_client *c, const char *name);
 int	 qga_reply_is_error(const struct qga_reply *r);
 /* The "return" value (borrowed), or NULL for an error reply. */
 json_t	*qga_reply_return(const struct qga_reply *r);
-/* The error class and desc (borrowed), or NULL for a success reply. */
+/* The error class and desc (borrowed; "" when the agent sent none), or
+ * NULL for a success reply. */
 const char *qga_reply_error_class(const struct qga_reply *r);
 const char *qga_reply_error_desc(const struct qga_reply *r);
 /* The whole reply object as received (borrowed). */

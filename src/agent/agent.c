@@ -445,7 +445,11 @@ agent_start_channel(struct qga_ctx *a)
 		    a->cfg->method);
 		return -1;
 	}
-	if (qga_loop_add_signal(a->loop, SIGIO, sigio, a) < 0)
+	/* Before the socket exists: a client that connects and at once
+	 * sends SIGTERM must find the agent ready to exit cleanly. */
+	if (qga_loop_add_signal(a->loop, SIGTERM, quit, a) < 0 ||
+	    qga_loop_add_signal(a->loop, SIGINT, quit, a) < 0 ||
+	    qga_loop_add_signal(a->loop, SIGIO, sigio, a) < 0)
 		return -1;
 	if (open_channel(a) == 0)
 		return 0;
@@ -458,8 +462,6 @@ agent_start_channel(struct qga_ctx *a)
 int
 agent_run(struct qga_ctx *a)
 {
-	qga_loop_add_signal(a->loop, SIGTERM, quit, a);
-	qga_loop_add_signal(a->loop, SIGINT, quit, a);
 	signal(SIGPIPE, SIG_IGN);
 	a->worker = worker_start(a);
 	if (a->worker == NULL)

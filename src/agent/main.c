@@ -79,12 +79,15 @@ main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
+	/* Every failure below leaves through "out", channel open or not. */
+	a.ch.fd = a.ch.listen_fd = -1;
+	rc = EXIT_FAILURE;
 	qga_log_open(stderr, false, cfg.verbose ? QGA_LOG_ALL : QGA_LOG_DEFAULT);
 	a.loop = qga_loop_new();
 	if (a.loop == NULL ||
 	    qga_state_init(&a.state, cfg.statedir) < 0) {
 		fprintf(stderr, "out of memory\n");
-		return EXIT_FAILURE;
+		goto out;
 	}
 	if (qga_state_frozen_marker(&a.state)) {
 		a.frozen = true;
@@ -96,30 +99,36 @@ main(int argc, char **argv)
 		qga_log_pause(true);
 	}
 	if (cfg.logfile && agent_open_logfile(&a) < 0)
-		return EXIT_FAILURE;
+		goto out;
 	if (qga_state_load(&a.state, !a.frozen) < 0)
-		return EXIT_FAILURE;
+		goto out;
 	agent_commands_init(&a);
 	if (agent_start_channel(&a) < 0) {
 		qga_log(QGA_LOG_CRITICAL, "failed to initialize guest agent channel");
-		return EXIT_FAILURE;
+		goto out;
 	}
 	if (cfg.daemonize) {
 		if (daemonize() < 0 || qga_loop_after_fork(a.loop) < 0) {
 			qga_log(QGA_LOG_CRITICAL, "failed to daemonize: %s", strerror(errno));
-			return EXIT_FAILURE;
+			goto out;
 		}
 		if (cfg.logfile == NULL)
 			qga_log_open(NULL, true, cfg.verbose ? QGA_LOG_ALL : QGA_LOG_DEFAULT);
 		if (agent_write_pidfile(&a) < 0)
-			return EXIT_FAILURE;
+			goto out;
 	}
 	agent_run(&a);
+	rc = EXIT_SUCCESS;
+out:
+	/* agent_run() closes all this itself; a failed start-up has not. */
+	while (a.clients)
+		client_close(a.clients);
+	channel_close(&a.ch);
 	if (a.pidfile_written)
 		unlink(cfg.pidfile);
 	qga_loop_free(a.loop);
 	qga_state_free(&a.state);
 	qga_log_close();
 	qga_config_free(&cfg);
-	return EXIT_SUCCESS;
+	return rc;
 }

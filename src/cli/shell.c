@@ -136,7 +136,12 @@ cli_shell(struct cli *cli, int argc, char **argv)
 	el_set(el, EL_HIST, history, hist);
 	el_set(el, EL_PROMPT, prompt);
 	el_set(el, EL_EDITOR, "emacs");
-	el_set(el, EL_ADDFN, "qga-complete", "complete a verb or command",
+	/*
+	 * The wide call: libedit's narrow EL_ADDFN wcsdup()s the name and
+	 * help and never frees them (a leak its source admits); the wide
+	 * one keeps our static strings.
+	 */
+	el_wset(el, EL_ADDFN, L"qga-complete", L"complete a verb or command",
 	    complete);
 	el_set(el, EL_BIND, "^I", "qga-complete", NULL);
 	while ((line = el_gets(el, &count)) != NULL) {

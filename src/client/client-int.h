@@ -70,6 +70,7 @@ struct qga_client {
 	int64_t		 silence_deadline;	/* when the probe/resync is silent */
 	int64_t		 phase_deadline;	/* connect or resync must be done */
 	int		 need_resync;
+	int		 defer_flush;		/* queue output, write it later */
 
 	struct buf	 in, out;
 	struct call	*calls, **calls_tail;

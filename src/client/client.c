@@ -199,7 +199,7 @@ send_request(struct qga_client *c, const char *name, json_t *args,
 	free(text);
 	if (r < 0)
 		return client_break(c, r);
-	if (c->phase == PH_CONNECTING)
+	if (c->phase == PH_CONNECTING || c->defer_flush)
 		return 0;
 	return flush_out(c);
 }
@@ -406,8 +406,10 @@ find_call(struct qga_client *c, const char *id)
 {
 	struct call *k;
 
+	/* A call sent without an id (strict ordering) has id "": a reply
+	 * with "id": "" is someone else's, not its answer. */
 	for (k = c->calls; k; k = k->next)
-		if (k->sent && strcmp(k->id, id) == 0)
+		if (k->sent && k->id[0] != '\0' && strcmp(k->id, id) == 0)
 			return k;
 	return NULL;
 }
@@ -738,7 +740,16 @@ qga_call_async(struct qga_client *c, const char *name, json_t *args,
 	k->opaque = opaque;
 	*c->calls_tail = k;
 	c->calls_tail = &k->next;
-	return pump_calls(c) < 0 ? c->err : 0;
+	/*
+	 * Callbacks run only inside qga_process() and qga_free(): the request
+	 * is written there (qga_get_events() asks for POLLOUT), so an agent
+	 * that went away is found there too. Once queued, the call's outcome
+	 * is its callback's to report, never this return value's.
+	 */
+	c->defer_flush = 1;
+	(void)pump_calls(c);
+	c->defer_flush = 0;
+	return 0;
 }
 
 void

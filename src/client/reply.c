@@ -34,20 +34,29 @@ qga_reply_return(const struct qga_reply *r)
 	return r->ret;
 }
 
+/* An error reply's member as a string; "" when a confused agent sent
+ * none or a non-string, so that callers may print it unchecked. */
+static const char *
+error_member(const struct qga_reply *r, const char *key)
+{
+	const char *s;
+
+	if (r->ret)
+		return NULL;
+	s = json_string_value(json_object_get(r->error, key));
+	return s ? s : "";
+}
+
 const char *
 qga_reply_error_class(const struct qga_reply *r)
 {
-	if (r->ret)
-		return NULL;
-	return json_string_value(json_object_get(r->error, "class"));
+	return error_member(r, "class");
 }
 
 const char *
 qga_reply_error_desc(const struct qga_reply *r)
 {
-	if (r->ret)
-		return NULL;
-	return json_string_value(json_object_get(r->error, "desc"));
+	return error_member(r, "desc");
 }
 
 json_t *

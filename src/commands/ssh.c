@@ -294,7 +294,9 @@ qmp_guest_ssh_add_authorized_keys(
 		qga_error_set(err, "out of memory");
 		goto out;
 	}
-	memcpy(v, old.v, old.n * sizeof(*v));
+	/* No keys yet: old.v is NULL, which memcpy() may not be given. */
+	if (old.n)
+		memcpy(v, old.v, old.n * sizeof(*v));
 	n = old.n;
 	json_array_foreach(args->keys, i, k)
 		if (!contains(v, n, json_string_value(k)))

@@ -4,6 +4,7 @@ command filter, quiet log, restart, SIGTERM) and the fsfreeze hook.
 Runs against qgad and qemu-ga 7.2; the differences are cited from
 qga-spec.md where the branches are."""
 import os
+import select
 import shutil
 import signal
 import stat
@@ -385,6 +386,134 @@ class Hook(FreezeTest):
             self.assertEqual(c.ok('guest-fsfreeze-status'), 'thawed')
             self.assertFalse(fstest.is_frozen(self.fs.mnt))
             c.close()
+
+
+# Blocks in the phases the test asks for, after saying so (and its pid) on
+# a FIFO: the agent is then provably in the middle of the command. The
+# hook's own wait is on another FIFO nobody writes; the test kills it.
+KILL_HOOK = '''#!/bin/sh
+if [ -e "%(block)s.$1" ]; then
+    echo "$1 $$" > "%(started)s"
+    exec cat "%(forever)s"
+fi
+exit 0
+'''
+
+
+class KillMidCommand(FreezeTest):
+    """The agent killed with SIGKILL in the middle of a command (in the
+    fsfreeze hook, which both agents wait for) and restarted on the same
+    state directory: the handle counter continues from qga.state and the
+    frozen state is what the kill left, never a stale one. Killed while
+    frozen between commands: Restart.test_restart_frozen."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hookdir = cls.tempdir('qga-fs-kill-')
+        cls.block = os.path.join(cls.hookdir, 'block')
+        cls.started = os.path.join(cls.hookdir, 'started')
+        forever = os.path.join(cls.hookdir, 'forever')
+        os.mkfifo(cls.started)
+        os.mkfifo(forever)
+        cls.hook = os.path.join(cls.hookdir, 'hook')
+        with open(cls.hook, 'w') as f:
+            f.write(KILL_HOOK % {'block': cls.block, 'started': cls.started,
+                                 'forever': forever})
+        os.chmod(cls.hook, 0o755)
+        cls.agent_args = ('-F' + cls.hook,)
+        super().setUpClass()
+
+    def setUp(self):
+        super().setUp()
+        for phase in ('freeze', 'thaw'):
+            if os.path.exists(self.block + '.' + phase):
+                os.unlink(self.block + '.' + phase)
+        self.statedir = self.tempdir('qga-fs-kill-state-')
+        self.files = self.tempdir('qga-fs-kill-files-')
+
+    def open_handles(self, c, n):
+        return [c.ok('guest-file-open',
+                     {'path': os.path.join(self.files, 'f%d' % i), 'mode': 'w'})
+                for i in range(n)]
+
+    def counter(self):
+        with open(os.path.join(self.statedir, 'qga.state')) as f:
+            for line in f:
+                if line.startswith('fd_counter='):
+                    return int(line.split('=', 1)[1])
+        self.fail('no fd_counter in qga.state')
+
+    def kill_in_hook(self, a, c, phase, name, args=None):
+        """Send name, wait until the hook runs phase, SIGKILL the agent."""
+        open(self.block + '.' + phase, 'w').close()
+        fd = os.open(self.started, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            c.request(name, args)
+            ready, _, _ = select.select([fd], [], [], TIMEOUT)
+            self.assertTrue(ready, 'the %s hook did not run' % phase)
+            said = os.read(fd, 100).decode().split()
+        finally:
+            os.close(fd)
+        self.assertEqual(said[0], phase)
+        hook_pid = int(said[1])
+        self.addCleanup(self.kill_quietly, hook_pid)
+        a.proc.kill()
+        a.proc.wait()
+        c.close()
+        a.stop()
+
+    @staticmethod
+    def kill_quietly(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def restart_and_check(self, before, counter):
+        """A new agent: thawed, old handles gone, new ones above them."""
+        self.assertGreater(counter, max(before))
+        with Agent('-F' + self.hook, statedir=self.statedir) as b:
+            c = fstest.connect(b)
+            self.assertEqual(c.ok('guest-fsfreeze-status'), 'thawed')
+            self.assertFalse(os.path.exists(self.marker(b)))
+            self.assertFalse(fstest.is_frozen(self.fs.mnt))
+            self.assertError(c.cmd('guest-file-close', {'handle': before[-1]}),
+                             desc="handle '%d' has not been found" % before[-1])
+            h = self.open_handles(c, 1)[0]
+            self.assertGreater(h, max(before))
+            self.assertEqual(h, counter)
+            self.assertEqual(self.counter(), h + 1)
+            c.close()
+
+    def test_kill_in_freeze_hook(self):
+        # The freeze hook runs before the marker is written and anything
+        # is frozen (qga-spec.md: qemu-ga's order): the agent comes back
+        # thawed.
+        a = Agent('-F' + self.hook, statedir=self.statedir)
+        c = fstest.connect(a)
+        before = self.open_handles(c, 3)
+        self.assertEqual(before, sorted(set(before)))
+        counter = self.counter()
+        self.kill_in_hook(a, c, 'freeze', 'guest-fsfreeze-freeze-list',
+                          {'mountpoints': [self.fs.mnt]})
+        self.assertFalse(os.path.exists(self.marker(a)))
+        self.assertFalse(fstest.is_frozen(self.fs.mnt))
+        self.assertEqual(self.counter(), counter)
+        self.restart_and_check(before, counter)
+
+    def test_kill_in_thaw_hook(self):
+        # The thaw hook runs after the filesystems are thawed and the
+        # marker removed: killed there, the agent comes back thawed.
+        a = Agent('-F' + self.hook, statedir=self.statedir)
+        c = fstest.connect(a)
+        before = self.open_handles(c, 2)
+        self.assertEqual(self.freeze(c), {'return': 1})
+        self.assertTrue(os.path.exists(self.marker(a)))
+        counter = self.counter()
+        self.kill_in_hook(a, c, 'thaw', 'guest-fsfreeze-thaw')
+        self.assertFalse(os.path.exists(self.marker(a)))
+        self.assertFalse(fstest.is_frozen(self.fs.mnt))
+        self.restart_and_check(before, counter)
 
 
 class ShippedHook(FreezeTest):
