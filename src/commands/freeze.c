@@ -40,6 +40,11 @@ sorted_names(const json_t *mountpoints, size_t *n, struct qga_error *err)
 	return names;
 }
 
+/* FIFREEZE and FITHAW ignore their argument, but their numbers are encoded
+ * as _IOWR(.., int): tools that check ioctls (valgrind) read it as a
+ * pointer to an int, so point it at one. */
+static int fi_unused;
+
 int64_t
 qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
     struct qga_error *err)
@@ -67,7 +72,7 @@ qga_fs_freeze_mounts(const struct qga_mounts *m, const json_t *mountpoints,
 			frozen = -1;
 			break;
 		}
-		rc = ops->ioctl(fd, FIFREEZE, NULL);
+		rc = ops->ioctl(fd, FIFREEZE, &fi_unused);
 		e = errno;
 		ops->close(fd);
 		if (rc == 0) {
@@ -98,7 +103,8 @@ qga_fs_thaw_mounts(const struct qga_mounts *m)
 
 		if (fd < 0)
 			continue;
-		while (n < QGA_THAW_REPEAT_MAX && ops->ioctl(fd, FITHAW, NULL) == 0)
+		while (n < QGA_THAW_REPEAT_MAX &&
+		    ops->ioctl(fd, FITHAW, &fi_unused) == 0)
 			n++;
 		if (n > 0)
 			thawed++;

@@ -291,11 +291,18 @@ class Process(unittest.TestCase):
             pidfile = os.path.join(d, 'agent.pid')
             p = run('-d', '-m', 'unix-listen', '-p', sock, '-t', d, '-f', pidfile)
             self.assertEqual(p.returncode, 0)
+            # Both agents create the file, lock it, then write the pid:
+            # wait for the whole line, not just the file.
             deadline = time.time() + 10
-            while not os.path.exists(pidfile) and time.time() < deadline:
+            text = ''
+            while not text.endswith('\n') and time.time() < deadline:
                 time.sleep(0.02)
-            with open(pidfile) as f:
-                pid = int(f.read())
+                try:
+                    with open(pidfile) as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    pass
+            pid = int(text)
             try:
                 c = Conn(sock)
                 self.assertEqual(c.cmd('guest-ping'), {'return': {}})
