@@ -84,6 +84,26 @@ def stuck_in_handler(pid, signo):
         and 'futex' in wchan
 
 
+def terminate(proc):
+    """SIGTERM an agent process and wait for it; SIGKILL when it does not
+    exit within STOP_PATIENCE, or at once when it is a reference qemu-ga
+    deadlocked in its handler (stuck_in_handler). Returns the status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        # qemu-ga only sees the signal between requests: after a 64 MiB
+        # message it can take a while; a loaded machine slows either.
+        deadline = time.time() + STOP_PATIENCE
+        stuck = 0
+        while proc.poll() is None and time.time() < deadline:
+            time.sleep(STOP_POLL)
+            stuck = stuck + 1 if stuck_in_handler(proc.pid, signal.SIGTERM) else 0
+            if is_qemu_ga() and stuck * STOP_POLL >= HANDLER_STUCK:
+                break
+        if proc.poll() is None:
+            proc.kill()
+    return proc.wait()
+
+
 def skip_unless_agent():
     if not os.access(AGENT, os.X_OK):
         print('SKIP: agent %s is not installed' % AGENT)
@@ -247,20 +267,7 @@ class Agent:
 
     def stop(self):
         """SIGTERM; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            # qemu-ga only sees the signal between requests: after a 64 MiB
-            # message it can take a while; a loaded machine slows either.
-            deadline = time.time() + STOP_PATIENCE
-            stuck = 0
-            while self.proc.poll() is None and time.time() < deadline:
-                time.sleep(STOP_POLL)
-                stuck = stuck + 1 if stuck_in_handler(self.proc.pid, signal.SIGTERM) else 0
-                if is_qemu_ga() and stuck * STOP_POLL >= HANDLER_STUCK:
-                    break
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.stderr.close()
         self.tmp.cleanup()
         return self.proc.returncode
