@@ -84,10 +84,14 @@ def stuck_in_handler(pid, signo):
         and 'futex' in wchan
 
 
-def terminate(proc):
+def terminate(proc, reference=None):
     """SIGTERM an agent process and wait for it; SIGKILL when it does not
     exit within STOP_PATIENCE, or at once when it is a reference qemu-ga
-    deadlocked in its handler (stuck_in_handler). Returns the status."""
+    deadlocked in its handler (stuck_in_handler). reference: whether proc
+    is qemu-ga (default: whether the agent under test is). Returns the
+    status."""
+    if reference is None:
+        reference = is_qemu_ga()
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         # qemu-ga only sees the signal between requests: after a 64 MiB
@@ -97,7 +101,7 @@ def terminate(proc):
         while proc.poll() is None and time.time() < deadline:
             time.sleep(STOP_POLL)
             stuck = stuck + 1 if stuck_in_handler(proc.pid, signal.SIGTERM) else 0
-            if is_qemu_ga() and stuck * STOP_POLL >= HANDLER_STUCK:
+            if reference and stuck * STOP_POLL >= HANDLER_STUCK:
                 break
         if proc.poll() is None:
             proc.kill()
@@ -239,7 +243,10 @@ class Agent:
         full_env.update(env or {})
         if method_args is None:
             method_args = ['-m', 'unix-listen', '-p', self.sock]
-        cmd = WRAPPER + [self.binary] + method_args + ['-t', self.statedir] + list(args)
+        # The wrapper (valgrind) is for the agent under test, not for a
+        # reference qemu-ga started beside it.
+        wrapper = WRAPPER if self.binary == AGENT else []
+        cmd = wrapper + [self.binary] + method_args + ['-t', self.statedir] + list(args)
         self.stderr = open(self.log, 'wb')
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=full_env,
                                      stdin=subprocess.DEVNULL,
@@ -267,7 +274,7 @@ class Agent:
 
     def stop(self):
         """SIGTERM; returns the exit status."""
-        terminate(self.proc)
+        terminate(self.proc, 'qemu-ga' in os.path.basename(self.binary))
         self.stderr.close()
         self.tmp.cleanup()
         return self.proc.returncode
