@@ -87,6 +87,18 @@ truncated(json_t *st)
 	    json_is_true(json_object_get(st, "err-truncated"));
 }
 
+/* The exited status: print it (--json) or warn about lost output; the
+ * program's exit code. */
+static int
+report_exit(struct cli *cli, json_t *st, int was_truncated, int rc)
+{
+	if (cli->json)
+		cli_print_json(st);
+	else if (was_truncated)
+		cli_warnx("exec: the agent truncated the output");
+	return exit_code(st, rc);
+}
+
 /* Legacy agents: poll guest-exec-status until the program has exited, then
  * print what it wrote (all of it comes with the exited status). */
 static int
@@ -105,12 +117,7 @@ wait_and_print(struct cli *cli, json_int_t pid)
 		    relay(st, "err-data", 2) < 0))
 			rc = CLI_EXIT_FAIL;
 		if (json_is_true(json_object_get(st, "exited"))) {
-			if (cli->json)
-				cli_print_json(st);
-			else if (truncated(st))
-				cli_warnx("exec: the agent truncated the "
-				    "output");
-			rc = exit_code(st, rc);
+			rc = report_exit(cli, st, truncated(st), rc);
 			json_decref(st);
 			break;
 		}
@@ -260,11 +267,8 @@ stream(struct cli *cli, json_int_t pid)
 			if (cli->json) {
 				restore(st, "out-data", "out-truncated", &out);
 				restore(st, "err-data", "err-truncated", &err);
-				cli_print_json(st);
-			} else if (out.truncated || err.truncated)
-				cli_warnx("exec: the agent truncated the "
-				    "output");
-			rc = exit_code(st, rc);
+			}
+			rc = report_exit(cli, st, out.truncated || err.truncated, rc);
 			json_decref(st);
 			break;
 		}
