@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "fuzz-check.h"
 #include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,13 +28,6 @@ static struct client *clients[NPOLICIES][2];
 static char blocked_ping[] = "guest-ping", blocked_open[] = "guest-file-open";
 static char *blocked[] = { blocked_ping, blocked_open };
 
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		__builtin_trap();					\
-	}								\
-} while (0)
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -41,6 +41,7 @@
 
 #include "buf.h"
 #include "client-int.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,13 +89,6 @@ struct fuzz {
 	int			 eof;
 };
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-		    __LINE__, #cond); \
-		__builtin_trap(); \
-	} \
-} while (0)
 
 static void drain_client(struct fuzz *f);
 
