@@ -81,6 +81,7 @@ num_class(unsigned char c)
 
 struct token {
 	enum tok_type	 type;
+	bool		 plain;		/* a string of ASCII without escapes */
 	char		*text;
 	size_t		 len;
 };
@@ -94,6 +95,11 @@ struct event {
 struct json_stream {
 	enum lex_state	 state;
 	char		 quote;		/* the quote that opened the current string */
+	/* Of the string being lexed: an escape was seen; the OR of its
+	 * bytes (bit 7 = not ASCII). The parser's plain-string path needs
+	 * both and would otherwise scan a 22 MB payload twice more. */
+	bool		 str_escaped;
+	uint64_t	 str_bits;
 	struct buf	 tok;		/* text of the token being lexed */
 	bool		 tok_overflow;	/* the token outgrew JSON_MAX_TOKEN_SIZE */
 
@@ -256,6 +262,8 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 	}
 	t = &s->toks[s->ntoks++];
 	t->type = type;
+	t->plain = type == T_STRING && !s->str_escaped &&
+	    (s->str_bits & 0x8080808080808080ull) == 0;
 	t->text = text;
 	t->len = len;
 	if (s->braces < 0 || s->brackets < 0 ||
@@ -345,15 +353,18 @@ static const unsigned char string_plain[256] = {
 #define HIGHS	0x8080808080808080ull
 #define HASZERO(v)	(((v) - ONES) & ~(v) & HIGHS)
 static bool
-word_plain(const unsigned char *p)
+word_plain(const unsigned char *p, uint64_t *bits)
 {
 	uint64_t w;
 
 	memcpy(&w, p, 8);
-	return (HASZERO(w ^ (ONES * '"')) | HASZERO(w ^ (ONES * '\'')) |
+	if ((HASZERO(w ^ (ONES * '"')) | HASZERO(w ^ (ONES * '\'')) |
 	    HASZERO(w ^ (ONES * '\\')) |
 	    HASZERO((w | ONES) ^ (ONES * 0xFF)) |		/* 0xFE, 0xFF */
-	    ((w - ONES * 0x20) & ~w & HIGHS)) == 0;		/* < 0x20 */
+	    ((w - ONES * 0x20) & ~w & HIGHS)) != 0)		/* < 0x20 */
+		return false;
+	*bits |= w;
+	return true;
 }
 #undef HASZERO
 #undef HIGHS
@@ -404,6 +415,8 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			case ',': single(s, T_COMMA, (char)c); continue;
 			case '"': case '\'':
 				s->quote = (char)c;
+				s->str_escaped = false;
+				s->str_bits = 0;
 				tok_add(s, (const char *)&c, 1);
 				s->state = L_STRING;
 				continue;
@@ -431,11 +444,12 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			 * One table lookup a byte (a base64 payload is one
 			 * run of tens of MB); the other quote is ordinary. */
 			const unsigned char *q = p;
+			uint64_t bits = 0;
 			for (;;) {
-				while (end - q >= 8 && word_plain(q))
+				while (end - q >= 8 && word_plain(q, &bits))
 					q += 8;
 				while (q < end && string_plain[*q])
-					q++;
+					bits |= *q++;
 				if (q < end && (*q == '"' || *q == '\'') &&
 				    *q != (unsigned char)s->quote) {
 					q++;
@@ -443,6 +457,7 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 				}
 				break;
 			}
+			s->str_bits |= bits;
 			if (q > p) {
 				tok_add(s, (const char *)p, (size_t)(q - p));
 				p = q;
@@ -454,6 +469,7 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 				finish_token(s, T_STRING);
 			} else if (c == '\\') {
 				tok_add(s, "\\", 1);
+				s->str_escaped = true;
 				s->state = L_STRING_ESC;
 			} else
 				lex_error(s, c);
@@ -646,22 +662,6 @@ read_hex4(const char *s, size_t left, uint32_t *out)
 	return 0;
 }
 
-static bool
-all_ascii(const char *s, size_t n)
-{
-	uint64_t acc = 0, w;
-	size_t i = 0;
-
-	/* Eight bytes at a time: this runs over whole base64 payloads. */
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, s + i, 8);
-		acc |= w;
-	}
-	for (; i < n; i++)
-		acc |= (unsigned char)s[i];
-	return (acc & 0x8080808080808080ull) == 0;
-}
-
 static json_t *
 parse_string(struct parser *p, struct token *t)
 {
@@ -675,8 +675,7 @@ parse_string(struct parser *p, struct token *t)
 	 * twice and has jansson check the UTF-8 again: most of the CPU of a
 	 * 16 MiB guest-file-write.
 	 */
-	if (memchr(s, '\\', (size_t)(end - s)) == NULL &&
-	    all_ascii(s, (size_t)(end - s))) {
+	if (t->plain) {
 		v = json_stringn_nocheck(s, (size_t)(end - s));
 		if (v == NULL)
 			perr(p, "out of memory");
