@@ -12,11 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "agent.h"
 #include "log.h"
-#include "hugepage.h"
 
 static int
 daemonize(void)
@@ -44,17 +41,6 @@ daemonize(void)
 	return 0;
 }
 
-/* jansson copies every string it is given: a guest-file-write's buf-b64
- * (22 MB for 16 MiB) is the one copy of transfer size. */
-static void *
-json_alloc(size_t n)
-{
-	void *p = malloc(n);
-
-	hugepage_advise(p, n);
-	return p;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -77,7 +63,6 @@ main(int argc, char **argv)
 	 * write's request (parsed on the main thread) reuse the same pages,
 	 * and the worker adds no arena of its own. */
 	mallopt(M_ARENA_MAX, 1);
-	json_set_alloc_funcs(json_alloc, free);
 	n = qga_schema_commands(all, QGA_SCHEMA_MAX_COMMANDS);
 	for (size_t i = 0; i < n; i++)
 		names[i] = all[i].name;

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "hugepage.h"
 
 int
 buf_reserve(struct buf *b, size_t n)
@@ -22,9 +21,6 @@ buf_reserve(struct buf *b, size_t n)
 	p = realloc(b->data, cap);
 	if (p == NULL)
 		return -ENOMEM;
-	/* A transfer-sized buffer (a request's base64 text): see hugepage.c. */
-	if (cap >= HUGEPAGE_MIN_BUFFER)
-		hugepage_advise(p, cap);
 	b->data = p;
 	b->cap = cap;
 	return 0;

@@ -68,21 +68,6 @@ def vm_hwm_kb(pid):
     raise RuntimeError('no VmHWM')
 
 
-THP = '/sys/kernel/mm/transparent_hugepage/enabled'
-
-
-def advised_kb(pid):
-    """Size of the agent's MADV_HUGEPAGE mappings ("hg" in VmFlags)."""
-    total = size = 0
-    with open('/proc/%d/smaps' % pid) as f:
-        for line in f:
-            if line.startswith('Size:'):
-                size = int(line.split()[1])
-            elif line.startswith('VmFlags:') and ' hg' in line:
-                total += size
-    return total
-
-
 def reset_peak(pid):
     with open('/proc/%d/clear_refs' % pid, 'w') as f:
         f.write('5')
@@ -192,32 +177,6 @@ class StreamedRead(ActionTest):
             self.assertLessEqual(peak - before, n // 1024 * TARGET_FACTOR)
             self.c.ok('guest-file-close', {'handle': h})
             del data, r
-
-    @unittest.skipIf(wrapped() or not os.path.exists(THP), 'THP, unwrapped')
-    def test_big_write_buffers_advised_huge(self):
-        """The two transfer-sized buffers of a 16 MiB write (the lexer's
-        token, jansson's string; 22 MB each) are MADV_HUGEPAGE
-        (src/common/hugepage.c, by buf.c and by the agent's jansson
-        allocator; which of the two covers jansson's copy depends on where
-        the heap puts it); a small write adds none."""
-        pid = self.agent.proc.pid
-        h = self.c.ok('guest-file-open', {'path': os.path.join(self.agent.dir, 'w'),
-                                          'mode': 'w'})
-        self.c.ok('guest-file-write', {'handle': h, 'buf-b64': b64(b'x' * 4096)})
-        small = advised_kb(pid)
-        text = b64(os.urandom(16 * MIB))
-        r = self.c.ok('guest-file-write', {'handle': h, 'buf-b64': text})
-        self.assertEqual(r['count'], 16 * MIB)
-        # Half a request keeps the agent from trimming its heap meanwhile.
-        self.c.sock.sendall(b'{"execute":')
-        big = advised_kb(pid)
-        self.c.sock.sendall(b'"guest-ping"}')
-        self.assertEqual(self.c.reply(), {"return": {}})
-        self.assertLess(small, 2048, 'a 4 KiB write advised %d kB' % small)
-        # Each buffer loses at most a huge page at either end.
-        want = 2 * (len(text) // 1024 - 2 * 2048)
-        self.assertGreaterEqual(big, want, 'advised %d kB, want %d' % (big, want))
-        self.c.ok('guest-file-close', {'handle': h})
 
     @unittest.skipIf(NO_RSS, 'RSS of the wrapper or sanitizer')
     def test_memory_back_after_read(self):
