@@ -118,6 +118,65 @@ test_string_scan_offsets(void **state)
 	expect("\"aaaaaaaaaaaaaaa\xc3\xa9" "bbbbbbbb\"", "msg:\"aaaaaaaaaaaaaaa\xc3\xa9" "bbbbbbbb\"");
 }
 
+/* The lexer tells the parser which strings are ASCII without escapes (the
+ * parser then takes them as they are): a non-ASCII byte or an escape at any
+ * offset, in any string of a message, fed at once or a byte at a time,
+ * must still reach the checking path. */
+static void
+test_plain_strings_flagged(void **state)
+{
+	static const struct {
+		const char	*piece;
+		const char	*want;	/* the error, or NULL for a message */
+	} cases[] = {
+		{ "\x80", "JSON parse error, invalid UTF-8 sequence in string" },
+		{ "\xc3", "JSON parse error, invalid UTF-8 sequence in string" },
+		{ "\xc3\xa9", NULL },
+		{ "\\n", NULL },
+		{ "\\u00e9", NULL },
+	};
+	char in[160], a[32], b[32];
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (size_t at = 0; at < 20; at++)
+			for (int bytewise = 0; bytewise < 2; bytewise++) {
+				struct json_stream *s = json_stream_new();
+				json_t *msg = NULL;
+				char *err = NULL;
+				size_t n;
+
+				memset(a, 'x', at);
+				a[at] = '\0';
+				memset(b, 'y', 19 - at);
+				b[19 - at] = '\0';
+				/* A plain string before and after the one under test. */
+				n = (size_t)snprintf(in, sizeof(in),
+				    "[\"%s%s\", \"%s%s%s\", \"%s%s\"]",
+				    a, b, a, cases[c].piece, b, a, b);
+				if (bytewise)
+					for (size_t i = 0; i < n; i++)
+						json_stream_feed(s, in + i, 1);
+				else
+					json_stream_feed(s, in, n);
+				assert_int_equal(json_stream_next(s, &msg, &err), 1);
+				if (cases[c].want) {
+					assert_null(msg);
+					assert_string_equal(err, cases[c].want);
+				} else {
+					assert_non_null(msg);
+					assert_true(json_is_array(msg));
+					assert_int_equal(json_string_length(json_array_get(msg, 1)),
+					    19 + (cases[c].piece[0] == '\\' &&
+					    cases[c].piece[1] == 'n' ? 1 : 2));
+					assert_int_equal(json_string_length(json_array_get(msg, 2)), 19);
+				}
+				json_decref(msg);
+				free(err);
+				json_stream_free(s);
+			}
+}
+
 static void
 test_split_anywhere(void **state)
 {
@@ -298,6 +357,7 @@ main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_string_scan_offsets),
+		cmocka_unit_test(test_plain_strings_flagged),
 		cmocka_unit_test(test_split_anywhere),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_ff_recovers_partial),
