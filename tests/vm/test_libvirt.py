@@ -26,6 +26,9 @@ from vmlib import log  # noqa: E402
 QGAD = os.path.abspath(os.environ.get('QGA_AGENT') or
                        os.path.join(vmlib.SRCDIR, 'build', 'qgad'))
 URI = 'qemu:///system'
+# A first start on a new machine probes every QEMU binary's capabilities
+# (12 s measured on an idle machine; more under the test suite's load).
+LIBVIRTD_START_S = 120
 VPORT = '/dev/virtio-ports/' + vmlib.QGA_PORT
 AGENTS = {
     'qgad': ['/usr/sbin/qgad', '-m', 'virtio-serial', '-p', VPORT, '-t',
@@ -77,6 +80,16 @@ def virsh(*args, timeout=60):
     r = subprocess.run(['virsh', '-c', URI] + list(args), capture_output=True,
                        text=True, timeout=timeout)
     return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+
+def virsh_answers():
+    """Whether a libvirtd serves URI. A fresh one probes QEMU's capabilities
+    before it answers (12 s on an idle machine with an empty
+    /var/cache/libvirt/qemu): a call that times out meanwhile is a no."""
+    try:
+        return virsh('version', timeout=10)[0] == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def virsh_ok(*args, **kw):
@@ -246,7 +259,7 @@ class Libvirt(unittest.TestCase):
                            '--libvirt)')
         # The system libvirtd is one per machine: never borrow (and later
         # stop under) someone else's, whose domains would be orphaned.
-        if virsh('version', timeout=10)[0] == 0:
+        if virsh_answers():
             vmlib.skip('a libvirtd that this test did not start is already '
                        'serving %s' % URI)
         for name in ('virtlogd', 'libvirtd'):
@@ -255,9 +268,9 @@ class Libvirt(unittest.TestCase):
                                  stdout=logf, stderr=subprocess.STDOUT,
                                  preexec_fn=vmlib.die_with_parent)
             cls.daemons.append((name, p, logf))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + LIBVIRTD_START_S
         while True:
-            up = virsh('version', timeout=10)[0] == 0
+            up = virsh_answers()
             for name, p, _ in cls.daemons:
                 if p.poll() is not None:
                     with open(os.path.join(cls.dir, name + '.log')) as f:
