@@ -43,6 +43,9 @@ class Mix:
     def __init__(self, commands, statedir, rng):
         self.rng = rng
         self.commands = commands
+        # What guest-info may list: a legacy session's commands, or once the
+        # connection has negotiated, those plus the negotiated-only ones.
+        self.listings = [commands]
         self.path = os.path.join(statedir, 'soak-file')
         self.steps = [
             (30, self.sync), (10, self.sync_delimited), (20, self.ping),
@@ -79,7 +82,8 @@ class Mix:
 
     def info(self):
         return (b'{"execute":"guest-info"}',
-                [lambda r: len(r['return']['supported_commands']) == len(self.commands)])
+                [lambda r: {x['name'] for x in r['return']['supported_commands']}
+                 in self.listings])
 
     def handshake(self):
         if 'request-negotiation' not in self.commands:
@@ -148,13 +152,25 @@ def main():
     ap.add_argument('--agent', default=qgatest.AGENT)
     ap.add_argument('--seed', type=int, default=1)
     a = ap.parse_args()
+    # The agent runs in its temporary directory: a relative path would not
+    # name it there.
+    a.agent = os.path.abspath(a.agent)
     qgatest.AGENT = a.agent
     rng = random.Random(a.seed)
     with qgatest.Agent(binary=a.agent) as agent:
         pid = agent.proc.pid
+        # One client at a time (the default): list the commands of both
+        # session kinds on a first connection, then soak on a new one.
         c = agent.connect()
         commands = {x['name'] for x in c.ok('guest-info')['supported_commands']}
         mix = Mix(commands, agent.statedir, rng)
+        if 'request-negotiation' in commands:
+            c.ok('request-negotiation')
+            c.ok('qmp_capabilities')
+            mix.listings.append({x['name'] for x in
+                                 c.ok('guest-info')['supported_commands']})
+        c.close()
+        c = agent.connect()
         # Warm-up: one full window of every kind before the baseline.
         for _ in range(2000):
             c.cmd('guest-ping')
