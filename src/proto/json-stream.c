@@ -95,10 +95,9 @@ struct event {
 struct json_stream {
 	enum lex_state	 state;
 	char		 quote;		/* the quote that opened the current string */
-	/* Of the string being lexed: an escape was seen; the OR of its
-	 * bytes (bit 7 = not ASCII). The parser's plain-string path needs
-	 * both and would otherwise scan a 22 MB payload twice more. */
-	bool		 str_escaped;
+	/* The OR of the bytes of the string being lexed, an escape counting
+	 * as 0x80: no bit 7 set means ASCII without escapes, which the parser
+	 * takes as it is (else it would scan a 22 MB payload twice more). */
 	uint64_t	 str_bits;
 	struct buf	 tok;		/* text of the token being lexed */
 	bool		 tok_overflow;	/* the token outgrew JSON_MAX_TOKEN_SIZE */
@@ -262,7 +261,7 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 	}
 	t = &s->toks[s->ntoks++];
 	t->type = type;
-	t->plain = type == T_STRING && !s->str_escaped &&
+	t->plain = type == T_STRING &&
 	    (s->str_bits & 0x8080808080808080ull) == 0;
 	t->text = text;
 	t->len = len;
@@ -415,7 +414,6 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 			case ',': single(s, T_COMMA, (char)c); continue;
 			case '"': case '\'':
 				s->quote = (char)c;
-				s->str_escaped = false;
 				s->str_bits = 0;
 				tok_add(s, (const char *)&c, 1);
 				s->state = L_STRING;
@@ -469,7 +467,7 @@ json_stream_feed(struct json_stream *s, const void *data, size_t len)
 				finish_token(s, T_STRING);
 			} else if (c == '\\') {
 				tok_add(s, "\\", 1);
-				s->str_escaped = true;
+				s->str_bits |= 0x80;
 				s->state = L_STRING_ESC;
 			} else
 				lex_error(s, c);

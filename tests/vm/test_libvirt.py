@@ -27,7 +27,8 @@ QGAD = os.path.abspath(os.environ.get('QGA_AGENT') or
                        os.path.join(vmlib.SRCDIR, 'build', 'qgad'))
 URI = 'qemu:///system'
 # A first start on a new machine probes every QEMU binary's capabilities
-# (12 s measured on an idle machine; more under the test suite's load).
+# before it answers (12 s measured on an idle machine with an empty
+# /var/cache/libvirt/qemu; more under the test suite's load).
 LIBVIRTD_START_S = 120
 VPORT = '/dev/virtio-ports/' + vmlib.QGA_PORT
 AGENTS = {
@@ -83,9 +84,8 @@ def virsh(*args, timeout=60):
 
 
 def virsh_answers():
-    """Whether a libvirtd serves URI. A fresh one probes QEMU's capabilities
-    before it answers (12 s on an idle machine with an empty
-    /var/cache/libvirt/qemu): a call that times out meanwhile is a no."""
+    """Whether a libvirtd serves URI; a call that times out is a no (a
+    fresh one answers only once it has probed QEMU: LIBVIRTD_START_S)."""
     try:
         return virsh('version', timeout=10)[0] == 0
     except subprocess.TimeoutExpired:
