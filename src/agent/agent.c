@@ -174,8 +174,15 @@ qga_ctx_emit_event(struct qga_ctx *a, const char *name, json_t *data)
 	snprintf(pe->name, sizeof(pe->name), "%s", name);
 	pe->data = data;
 	/* Client output belongs to the main thread; a blocking command on the
-	 * worker (guest-shutdown) hands its event over. */
-	qga_ctx_run_on_main(a, emit_on_main, pe);
+	 * worker (guest-suspend-ram) hands its event over and waits until it
+	 * is in the channels: the guest may be asleep a moment later. */
+	if (a->worker == NULL)
+		emit_on_main(a, pe);
+	else if (worker_call_on_main_wait(a->worker, emit_on_main, pe,
+	    QGA_EVENT_HANDOFF_MS) < 0) {
+		json_decref(data);
+		free(pe);
+	}
 }
 
 /* ---- clients coming and going ---- */

@@ -33,6 +33,10 @@
 /* After failing to allocate for a new client, accept again this soon. */
 #define QGA_ACCEPT_RETRY_MS	100
 #define QGA_MAX_EXIT_HOOKS	16
+/* A blocking command's event (GUEST_SUSPEND) is handed to the channels by
+ * the main thread before the command goes on to act; it waits this long
+ * at most for the main thread to do so. */
+#define QGA_EVENT_HANDOFF_MS	1000
 /* Replies to requests that arrived together are written together up to
  * this many bytes. */
 #define QGA_OUT_BATCH		(64 * 1024)
@@ -148,6 +152,10 @@ void	worker_stop(struct worker *w);
 /* Run fn on the main thread (at once when called there). */
 void	worker_call_on_main(struct worker *w, void (*fn)(struct qga_ctx *, void *),
 	    void *data);
+/* ... and wait until it has run, at most timeout_ms: 1 when it has, 0 when
+ * it will run later, -1 when out of memory (it never runs). */
+int	worker_call_on_main_wait(struct worker *w,
+	    void (*fn)(struct qga_ctx *, void *), void *data, int timeout_ms);
 
 /* Open the channel (or schedule retries with -r) and put it in the loop. */
 int	agent_start_channel(struct qga_ctx *a);

@@ -37,7 +37,9 @@ int	 qga_ctx_set_frozen(struct qga_ctx *ctx, bool frozen, struct qga_error *err)
  * Send an event {"event": name, "data": data, "timestamp": ...} to every
  * session that enabled the "events" capability (never to others). Takes
  * the reference to data (may be NULL). Any thread: from the worker it is
- * queued on the main thread and sent from there.
+ * sent by the main thread, and this returns once it has been written to
+ * the channels as far as they take it at once (waiting at most
+ * QGA_EVENT_HANDOFF_MS for the main thread).
  */
 void	 qga_ctx_emit_event(struct qga_ctx *ctx, const char *name, json_t *data);
 

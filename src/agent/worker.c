@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -21,6 +22,8 @@ struct call {
 	void		(*fn)(struct qga_ctx *, void *);
 	void		*data;
 	struct call	*next;
+	/* A caller waits for it (and frees it), unless it gave up waiting. */
+	bool		 waited, ran, abandoned;
 };
 
 struct worker {
@@ -30,6 +33,7 @@ struct worker {
 	struct call	*calls, **calls_tail;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 wake;
+	pthread_cond_t	 ran;		/* a waited-for call has run */
 	struct job	*todo, **todo_tail;
 	struct job	*done, **done_tail;
 	int		 efd;
@@ -96,6 +100,13 @@ finished(int fd, unsigned events, void *data)
 	while ((c = calls)) {
 		calls = c->next;
 		c->fn(w->agent, c->data);
+		pthread_mutex_lock(&w->lock);
+		if (c->waited && !c->abandoned) {
+			c->ran = true;
+			pthread_cond_broadcast(&w->ran);
+			c = NULL;
+		}
+		pthread_mutex_unlock(&w->lock);
 		free(c);
 	}
 	while ((j = list)) {
@@ -119,6 +130,7 @@ worker_start(struct qga_ctx *a)
 	w->done_tail = &w->done;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->ran, NULL);
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->efd < 0 || qga_loop_add_fd(a->loop, w->efd, QGA_EV_IN, finished, w) < 0 ||
 	    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -141,30 +153,72 @@ worker_submit(struct worker *w, struct job *j)
 	pthread_mutex_unlock(&w->lock);
 }
 
-void
-worker_call_on_main(struct worker *w, void (*fn)(struct qga_ctx *, void *),
-    void *data)
+static struct call *
+post(struct worker *w, void (*fn)(struct qga_ctx *, void *), void *data,
+    bool waited)
 {
-	struct call *c;
+	struct call *c = calloc(1, sizeof(*c));
 	uint64_t one = 1;
 
-	if (w == NULL || pthread_equal(pthread_self(), w->main_thread)) {
-		fn(w ? w->agent : NULL, data);
-		return;
-	}
-	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		qga_log(QGA_LOG_ERROR, "worker: out of memory posting to the main loop");
-		return;
+		return NULL;
 	}
 	c->fn = fn;
 	c->data = data;
+	c->waited = waited;
 	pthread_mutex_lock(&w->lock);
 	*w->calls_tail = c;
 	w->calls_tail = &c->next;
 	if (write(w->efd, &one, sizeof(one)) < 0)
 		qga_log(QGA_LOG_ERROR, "worker: cannot wake the main loop");
+	return c;	/* locked */
+}
+
+void
+worker_call_on_main(struct worker *w, void (*fn)(struct qga_ctx *, void *),
+    void *data)
+{
+	if (w == NULL || pthread_equal(pthread_self(), w->main_thread)) {
+		fn(w ? w->agent : NULL, data);
+		return;
+	}
+	if (post(w, fn, data, false))
+		pthread_mutex_unlock(&w->lock);
+}
+
+int
+worker_call_on_main_wait(struct worker *w, void (*fn)(struct qga_ctx *, void *),
+    void *data, int timeout_ms)
+{
+	struct timespec until;
+	struct call *c;
+	bool ran;
+
+	if (w == NULL || pthread_equal(pthread_self(), w->main_thread)) {
+		fn(w ? w->agent : NULL, data);
+		return 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if ((c = post(w, fn, data, true)) == NULL)
+		return -1;
+	/* worker_stop() joins this thread: stopping ends the wait. */
+	while (!c->ran && !w->quit &&
+	    pthread_cond_timedwait(&w->ran, &w->lock, &until) != ETIMEDOUT)
+		;
+	ran = c->ran;
+	if (!ran)
+		c->abandoned = true;	/* the main thread frees it */
 	pthread_mutex_unlock(&w->lock);
+	if (ran)
+		free(c);
+	return ran ? 1 : 0;
 }
 
 void
@@ -176,6 +230,7 @@ worker_stop(struct worker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->quit = true;
+	pthread_cond_broadcast(&w->ran);
 	/* Jobs not started yet are not started any more. */
 	while ((j = w->todo)) {
 		w->todo = j->wnext;
@@ -192,5 +247,6 @@ worker_stop(struct worker *w)
 	close(w->efd);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->ran);
 	free(w);
 }
