@@ -56,6 +56,7 @@ struct job {
 	unsigned		 gen;		/* the client's session it belongs to */
 	const struct qga_command *cmd;	/* NULL: reply is already set */
 	json_t			*req;		/* owns the arguments */
+	struct json_big		*big;		/* and the strings kept out of them */
 	json_t			*id;
 	void			*args;		/* the command's argument struct */
 	json_t			*reply;		/* NULL when done: nothing to send */
@@ -114,8 +115,10 @@ struct qga_ctx {
 /* Register the linked commands and apply allow/block lists. */
 void	agent_commands_init(struct qga_ctx *a);
 /* Turn a parsed request of client c into a job: checked, validated, ready
- * to run; or, on any error, already holding its error reply. Main thread. */
-struct job *agent_prepare(struct qga_ctx *a, struct client *c, json_t *req);
+ * to run; or, on any error, already holding its error reply. It takes the
+ * request's deferred strings (json-stream.h). Main thread. */
+struct job *agent_prepare(struct qga_ctx *a, struct client *c, json_t *req,
+    struct json_big *big);
 /* Run a prepared job's command and build its reply (any thread). */
 void	agent_execute(struct qga_ctx *a, struct job *j);
 void	job_free(struct job *j);

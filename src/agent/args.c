@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json-stream.h"
 #include "schema.h"
 #include "utf8.h"
 
@@ -266,20 +267,65 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 	return 0;
 }
 
+static const struct qga_member *
+find_member(const struct qga_type *t, const char *name, bool negotiated)
+{
+	for (size_t i = 0; t && i < t->count; i++)
+		if (strcmp(t->members[i].name, name) == 0 &&
+		    member_exists(&t->members[i], negotiated))
+			return &t->members[i];
+	return NULL;
+}
+
+/*
+ * A deferred string stays out of args only as the value of a string
+ * member: checks of any other type (an enum's error quotes the value)
+ * see the real string. As an unexpected member it may stay, too: that
+ * error names the key only.
+ */
+static int
+materialize_non_strings(const struct qga_command *cmd, json_t *args,
+    struct json_big **big, bool negotiated)
+{
+	while (*big) {
+		const struct qga_member *m = find_member(cmd->args, (*big)->key,
+		    negotiated);
+
+		if ((*big)->parent != args || (m && m->type->kind != QGA_T_STR)) {
+			if (json_big_materialize(big) < 0)
+				return -1;
+		} else
+			big = &(*big)->next;
+	}
+	return 0;
+}
+
 int
-qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
-    bool negotiated, struct qga_error *err)
+qga_args_check(const struct qga_command *cmd, json_t *args,
+    struct json_big **big, void *out, bool negotiated, struct qga_error *err)
 {
 	static const struct qga_type none = { .kind = QGA_T_STRUCT, .name = "none" };
+	int rc;
 
 	if (cmd->args_size)
 		memset(out, 0, cmd->args_size);
+	if (big && materialize_non_strings(cmd, args, big, negotiated) < 0) {
+		qga_error_set(err, "out of memory");
+		return -1;
+	}
 	if (args == NULL)
 		args = json_object();
 	else
 		json_incref(args);
-	int rc = check_struct(cmd->args ? cmd->args : &none, args, "",
+	rc = check_struct(cmd->args ? cmd->args : &none, args, "",
 	    cmd->args ? out : NULL, negotiated, err);
+	/* The string members whose bytes were kept out of args. */
+	for (struct json_big *b = big && rc == 0 ? *big : NULL; b; b = b->next) {
+		const struct qga_member *m = find_member(cmd->args, b->key, negotiated);
+
+		if (m && json_object_get(args, b->key) == b->placeholder)
+			*(const char **)((char *)out + m->offset) = b->str;
+	}
 	json_decref(args);
 	return rc;
 }

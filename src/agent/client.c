@@ -27,6 +27,7 @@ client_new(struct qga_ctx *a, int fd, bool port)
 		free(c);
 		return NULL;
 	}
+	json_stream_defer(c->stream, 1);
 	c->agent = a;
 	c->fd = fd;
 	c->port = port;
@@ -365,6 +366,7 @@ void
 client_pump(struct client *c)
 {
 	struct qga_ctx *a = c->agent;
+	struct json_big *big;
 	json_t *msg;
 	char *err;
 
@@ -378,10 +380,10 @@ client_pump(struct client *c)
 			continue;
 		if (c->npending >= QGA_INBAND_QUEUE_MAX)
 			break;
-		if (!json_stream_next(c->stream, &msg, &err))
+		if (!json_stream_next_big(c->stream, &msg, &err, &big))
 			break;
 		if (msg) {
-			struct job *j = agent_prepare(a, c, msg);
+			struct job *j = agent_prepare(a, c, msg, big);
 
 			if (j == NULL) {
 				/* Out of memory for the job: answer still. */

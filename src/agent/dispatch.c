@@ -146,6 +146,7 @@ job_free(struct job *j)
 	json_decref(j->reply);
 	deferred_free(j->def);
 	json_decref(j->req);
+	json_big_free(j->big);
 	free(j->args);
 	free(j);
 }
@@ -159,7 +160,8 @@ job_fail(struct job *j, const json_t *id, struct qga_error *err)
 }
 
 struct job *
-agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
+agent_prepare(struct qga_ctx *a, struct client *c, json_t *req,
+    struct json_big *big)
 {
 	struct qga_error err = { 0 };
 	const struct qga_command *cmd;
@@ -171,8 +173,11 @@ agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
 	bool warn, oob_ok = (sess->enabled & QGA_CAP_OOB) != 0;
 	struct job *j = job_new(c, req);
 
-	if (j == NULL)
+	if (j == NULL) {
+		json_big_free(big);
 		return NULL;
+	}
+	j->big = big;
 	if (!json_is_object(req)) {
 		qga_error_set(&err, "QMP input must be a JSON object");
 		return job_fail(j, NULL, &err);
@@ -254,7 +259,7 @@ agent_prepare(struct qga_ctx *a, struct client *c, json_t *req)
 		qga_error_set(&err, "out of memory");
 		return job_fail(j, id, &err);
 	}
-	if (qga_args_check(cmd, args, j->args,
+	if (qga_args_check(cmd, args, &j->big, j->args,
 	    sess->state == SESSION_NEGOTIATED, &err) < 0)
 		return job_fail(j, id, &err);
 	if (session_is_sync(cmd))
@@ -315,7 +320,7 @@ oom:
 json_t *
 agent_dispatch(struct qga_ctx *a, struct client *c, json_t *req)
 {
-	struct job *j = agent_prepare(a, c, req);
+	struct job *j = agent_prepare(a, c, req, NULL);
 	json_t *reply;
 
 	if (j == NULL)

@@ -66,9 +66,14 @@ size_t	qga_schema_commands(struct qga_command *out, size_t max);
  * out (args_size bytes). Strings and nested values point into args, which
  * must outlive their use. Arguments that are extensions exist only when
  * negotiated is set; otherwise they are unexpected, as with qemu-ga.
+ * big: the strings the parser kept out of args (json-stream.h); a string
+ * argument takes its bytes from there, anything else is materialized
+ * into args first. They too must outlive the arguments' use.
  */
-int	qga_args_check(const struct qga_command *cmd, json_t *args, void *out,
-	    bool negotiated, struct qga_error *err);
+struct json_big;
+int	qga_args_check(const struct qga_command *cmd, json_t *args,
+	    struct json_big **big, void *out, bool negotiated,
+	    struct qga_error *err);
 
 /* Check that v has the shape of type t (used by tests for replies, too). */
 int	qga_value_check(const struct qga_type *t, json_t *v, const char *path,

@@ -89,6 +89,7 @@ struct token {
 struct event {
 	json_t		*msg;
 	char		*err;
+	struct json_big	*big;
 	struct event	*next;
 };
 
@@ -107,6 +108,7 @@ struct json_stream {
 	size_t		 msg_bytes;
 	long		 braces, brackets;
 	bool		 discarding;	/* after a limit error: skip to the message end */
+	bool		 defer;		/* JSON_DEFER_MIN strings stay out of messages */
 
 	struct event	*head, **tail;
 	/* When an event cannot be allocated it takes the spare, so that its
@@ -116,7 +118,8 @@ struct json_stream {
 	size_t		 lost;
 };
 
-static void queue_event(struct json_stream *s, json_t *msg, char *err)
+static void queue_big_event(struct json_stream *s, json_t *msg, char *err,
+    struct json_big *big)
 {
 	struct event *e = calloc(1, sizeof(*e));
 
@@ -125,13 +128,21 @@ static void queue_event(struct json_stream *s, json_t *msg, char *err)
 	if (e == NULL) {
 		json_decref(msg);
 		free(err);
+		json_big_free(big);
 		s->lost++;
 		return;
 	}
 	e->msg = msg;
 	e->err = err;
+	e->big = big;
 	*s->tail = e;
 	s->tail = &e->next;
+}
+
+static void
+queue_event(struct json_stream *s, json_t *msg, char *err)
+{
+	queue_big_event(s, msg, err, NULL);
 }
 
 static char *
@@ -183,15 +194,17 @@ limit_error(struct json_stream *s, const char *what)
 	s->discarding = true;
 }
 
-static json_t *parse_tokens(struct token *t, size_t n, char **err);
+static json_t *parse_tokens(struct token *t, size_t n, bool defer,
+    struct json_big **big, char **err);
 
 static void
 emit_message(struct json_stream *s)
 {
+	struct json_big *big = NULL;
 	char *err = NULL;
-	json_t *v = parse_tokens(s->toks, s->ntoks, &err);
+	json_t *v = parse_tokens(s->toks, s->ntoks, s->defer, &big, &err);
 
-	queue_event(s, v, v ? NULL : err);
+	queue_big_event(s, v, v ? NULL : err, big);
 	if (v)
 		free(err);
 	reset_message(s);
@@ -531,12 +544,14 @@ json_stream_new(void)
 void
 json_stream_reset(struct json_stream *s)
 {
+	struct json_big *big;
 	json_t *msg;
 	char *err;
 
-	while (json_stream_next(s, &msg, &err)) {
+	while (json_stream_next_big(s, &msg, &err, &big)) {
 		json_decref(msg);
 		free(err);
+		json_big_free(big);
 	}
 	reset_message(s);
 	buf_reset(&s->tok);
@@ -556,11 +571,19 @@ json_stream_free(struct json_stream *s)
 	free(s);
 }
 
+void
+json_stream_defer(struct json_stream *s, int on)
+{
+	s->defer = on != 0;
+}
+
 int
-json_stream_next(struct json_stream *s, json_t **msg, char **err)
+json_stream_next_big(struct json_stream *s, json_t **msg, char **err,
+    struct json_big **big)
 {
 	struct event *e = s->head;
 
+	*big = NULL;
 	if (e == NULL) {
 		if (s->lost == 0)
 			return 0;
@@ -574,12 +597,64 @@ json_stream_next(struct json_stream *s, json_t **msg, char **err)
 		s->tail = &s->head;
 	*msg = e->msg;
 	*err = e->err;
+	*big = e->big;
 	if (s->spare == NULL) {
 		memset(e, 0, sizeof(*e));
 		s->spare = e;
 	} else
 		free(e);
 	return 1;
+}
+
+int
+json_stream_next(struct json_stream *s, json_t **msg, char **err)
+{
+	struct json_big *big;
+	int rc = json_stream_next_big(s, msg, err, &big);
+
+	while (big) {
+		if (json_big_materialize(&big) < 0) {
+			/* The message would not be the one sent. */
+			json_big_free(big);
+			big = NULL;
+			json_decref(*msg);
+			*msg = NULL;
+			*err = errorf("JSON parse error, out of memory");
+		}
+	}
+	return rc;
+}
+
+int
+json_big_materialize(struct json_big **big)
+{
+	struct json_big *b = *big;
+	json_t *v;
+
+	if (json_object_get(b->parent, b->key) == b->placeholder) {
+		v = json_stringn_nocheck(b->str, b->len);
+		if (v == NULL || json_object_set_new(b->parent, b->key, v) < 0)
+			return -1;
+	}
+	*big = b->next;
+	b->next = NULL;
+	json_big_free(b);
+	return 0;
+}
+
+void
+json_big_free(struct json_big *big)
+{
+	struct json_big *b;
+
+	while ((b = big)) {
+		big = b->next;
+		json_decref(b->parent);
+		json_decref(b->placeholder);
+		free(b->key);
+		free(b->block);
+		free(b);
+	}
 }
 
 int
@@ -600,7 +675,13 @@ struct parser {
 	struct token	*t;
 	size_t		 n, pos;
 	char		*err;
+	bool		 defer;
+	struct json_big	*big, **big_tail;
 };
+
+/* What an object is to the deferral: the message, its "arguments", or
+ * anything else. */
+enum obj_role { OBJ_OTHER, OBJ_MESSAGE, OBJ_ARGUMENTS };
 
 static void
 perr(struct parser *p, const char *fmt, ...)
@@ -783,9 +864,57 @@ parse_number(struct parser *p, struct token *t)
 }
 
 static json_t *parse_value(struct parser *p);
+static json_t *parse_object(struct parser *p, enum obj_role role);
+
+/* obj[key] is to be the big string token t: an empty string stands in for
+ * it, and its text goes to the deferred list with the quotes cut off. */
+static json_t *
+defer_string(struct parser *p, json_t *obj, json_t *key, struct token *t)
+{
+	struct json_big *b = calloc(1, sizeof(*b));
+
+	if (b == NULL || (b->key = strdup(json_string_value(key))) == NULL ||
+	    (b->placeholder = json_string("")) == NULL) {
+		if (b)
+			free(b->key);
+		free(b);
+		perr(p, "out of memory");
+		return NULL;
+	}
+	b->parent = json_incref(obj);
+	b->block = t->text;
+	t->text = NULL;
+	b->block[t->len - 1] = '\0';
+	b->str = b->block + 1;
+	b->len = t->len - 2;
+	*p->big_tail = b;
+	p->big_tail = &b->next;
+	return json_incref(b->placeholder);
+}
+
+/* The value of the member key of an object in role: deferred, the
+ * arguments object, or parsed as usual. */
+static json_t *
+parse_member(struct parser *p, enum obj_role role, json_t *obj, json_t *key)
+{
+	struct token *t = peek(p);
+	size_t klen = json_string_length(key);
+
+	if (role == OBJ_ARGUMENTS && t->type == T_STRING && t->plain &&
+	    t->len - 2 >= JSON_DEFER_MIN && klen == strlen(json_string_value(key))) {
+		next(p);
+		return defer_string(p, obj, key, t);
+	}
+	if (role == OBJ_MESSAGE && t->type == T_LBRACE && klen == 9 &&
+	    memcmp(json_string_value(key), "arguments", 9) == 0) {
+		next(p);
+		return parse_object(p, OBJ_ARGUMENTS);
+	}
+	return parse_value(p);
+}
 
 static json_t *
-parse_object(struct parser *p)
+parse_object(struct parser *p, enum obj_role role)
 {
 	json_t *obj = json_object(), *key = NULL, *val;
 	struct token *t;
@@ -823,7 +952,7 @@ parse_object(struct parser *p)
 			perr(p, "Missing value in dict");
 			goto fail;
 		}
-		val = parse_value(p);
+		val = parse_member(p, p->defer ? role : OBJ_OTHER, obj, key);
 		if (val == NULL)
 			goto fail;
 		/* Keys keep their length: "id" and "id\u0000x" are two keys. */
@@ -912,7 +1041,7 @@ parse_value(struct parser *p)
 	}
 	switch (t->type) {
 	case T_LBRACE:
-		return parse_object(p);
+		return parse_object(p, OBJ_OTHER);
 	case T_LBRACKET:
 		return parse_array(p);
 	case T_STRING:
@@ -936,13 +1065,25 @@ parse_value(struct parser *p)
 }
 
 static json_t *
-parse_tokens(struct token *t, size_t n, char **err)
+parse_tokens(struct token *t, size_t n, bool defer, struct json_big **big,
+    char **err)
 {
-	struct parser p = { .t = t, .n = n };
-	json_t *v = parse_value(&p);
+	struct parser p = { .t = t, .n = n, .defer = defer };
+	json_t *v;
 
+	p.big_tail = &p.big;
+	if (n > 0 && t[0].type == T_LBRACE) {
+		p.pos = 1;
+		v = parse_object(&p, OBJ_MESSAGE);
+	} else
+		v = parse_value(&p);
 	if (v == NULL && p.err == NULL)
 		perr(&p, "out of memory");
+	if (v == NULL) {
+		json_big_free(p.big);
+		p.big = NULL;
+	}
+	*big = p.big;
 	*err = p.err;
 	return v;
 }

@@ -11,6 +11,9 @@ from qgatest import AgentTest, is_qemu_ga, main  # noqa: E402
 # The limits of the JSON reader (src/proto/json-stream.h; qemu's json-streamer.c).
 MAX_NESTING = 1024
 MAX_TOKEN_SIZE = 64 << 20
+# qgad keeps argument strings this long out of the parsed message
+# (JSON_DEFER_MIN); nothing of that may show on the wire.
+DEFER_MIN = 1 << 20
 
 
 class Framing(AgentTest):
@@ -189,6 +192,52 @@ class Limits(AgentTest):
             # documented 0xFF reset brings it back.
             self.c.sync()
         self.assertEqual(self.c.cmd('guest-ping', id='after'), {'return': {}, 'id': 'after'})
+
+
+class BigArguments(AgentTest):
+    """Argument strings just under and at JSON_DEFER_MIN, where qgad starts
+    to keep them out of the parsed message: the same replies either side,
+    and the same as qemu-ga's, whatever type the member wants."""
+    SIZES = (DEFER_MIN - 4, DEFER_MIN, DEFER_MIN + 4)
+
+    def big_cmd(self, name, args, big_key, n, quote='"'):
+        head = json.dumps({'execute': name, 'arguments': args})[:-2]
+        sep = ', ' if args else ''
+        raw = '%s%s"%s": %s%s%s}}' % (head, sep, big_key, quote, 'A' * n, quote)
+        self.c.sock.settimeout(60)
+        self.c.send(raw)
+        return self.c.reply(timeout=60)
+
+    def test_wrong_type_and_unexpected(self):
+        for n in self.SIZES:
+            with self.subTest(n=n):
+                self.assertError(self.big_cmd('guest-sync', {}, 'id', n),
+                                 desc="Invalid parameter type for 'id', expected: integer")
+                self.assertError(self.big_cmd('guest-ping', {}, 'foo', n),
+                                 desc="Parameter 'foo' is unexpected")
+                self.assertError(self.big_cmd('guest-file-seek', {'handle': 1, 'offset': 0},
+                                              'whence', n),
+                                 desc="Parameter 'whence' does not accept value '%s'" % ('A' * n))
+
+    def test_string_member_used(self):
+        for n in self.SIZES:
+            with self.subTest(n=n):
+                # 'A' * n decodes to n / 4 * 3 zero bytes.
+                h = self.c.ok('guest-file-open', {'path': os.path.join(self.agent.dir, 'big-%d' % n),
+                                                  'mode': 'w+'})
+                for quote in ('"', "'"):
+                    r = self.big_cmd('guest-file-write', {'handle': h}, 'buf-b64', n, quote)
+                    self.assertEqual(r, {'return': {'count': n // 4 * 3, 'eof': False}})
+                self.c.ok('guest-file-close', {'handle': h})
+                with open(os.path.join(self.agent.dir, 'big-%d' % n), 'rb') as f:
+                    self.assertEqual(f.read(), bytes(2 * (n // 4 * 3)))
+
+    def test_duplicate_key(self):
+        head = '{"execute": "guest-ping", "arguments": {"a": "%s", "a": "%s"}}'
+        self.c.sock.settimeout(60)
+        self.c.send(head % ('A' * DEFER_MIN, 'A' * DEFER_MIN))
+        self.assertError(self.c.reply(timeout=60), desc='JSON parse error, duplicate key')
+        self.assertEqual(self.c.cmd('guest-ping'), {'return': {}})
 
 
 class Requests(AgentTest):

@@ -1,6 +1,7 @@
 /* Unit tests of the incremental JSON reader: framing, recovery, limits. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +176,177 @@ test_plain_strings_flagged(void **state)
 				free(err);
 				json_stream_free(s);
 			}
+}
+
+/*
+ * Deferral: which strings stay out of the message (a plain member of the
+ * top-level "arguments", at least JSON_DEFER_MIN long) and which do not,
+ * what stands in for them, and that the plain API puts them back.
+ */
+struct defer_case {
+	const char	*before, *after;	/* around the big string's text */
+	char		 quote;
+	size_t		 len;
+	bool		 deferred;
+};
+
+static char *
+big_message(const struct defer_case *c, size_t *n)
+{
+	size_t hb = strlen(c->before), ha = strlen(c->after);
+	char *m = malloc(hb + c->len + ha + 3);
+
+	assert_non_null(m);
+	memcpy(m, c->before, hb);
+	m[hb] = c->quote;
+	memset(m + hb + 1, 'x', c->len);
+	m[hb + 1 + c->len] = c->quote;
+	memcpy(m + hb + 2 + c->len, c->after, ha + 1);
+	*n = hb + c->len + ha + 2;
+	return m;
+}
+
+static void
+test_defer_big_arguments(void **state)
+{
+	const size_t min = JSON_DEFER_MIN;
+	const struct defer_case cases[] = {
+		{ "{\"execute\":\"x\",\"arguments\":{\"a\":1,\"s\":", ",\"b\":2}}", '"', min, true },
+		{ "{\"arguments\":{\"s\":", "},\"execute\":\"x\"}", '\'', min + 1, true },
+		{ "{\"execute\":\"x\",\"arguments\":{\"s\":", "}}", '"', min - 1, false },
+		/* Not a member of the top-level arguments: */
+		{ "{\"execute\":\"x\",\"s\":", "}", '"', min, false },
+		{ "{\"execute\":\"x\",\"arguments\":{\"o\":{\"s\":", "}}}", '"', min, false },
+		{ "{\"execute\":\"x\",\"arguments\":{\"l\":[", "]}}", '"', min, false },
+		{ "[{\"arguments\":{\"s\":", "}}]", '"', min, false },
+		{ "{\"x\":{\"arguments\":{\"s\":", "}}}", '"', min, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int api = 0; api < 2; api++) {
+			struct json_stream *s = json_stream_new();
+			struct json_big *big = NULL;
+			json_t *msg = NULL, *args, *v;
+			char *err = NULL, *text;
+			size_t n;
+
+			json_stream_defer(s, 1);
+			text = big_message(&cases[i], &n);
+			json_stream_feed(s, text, n);
+			if (api == 0)
+				assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
+			else
+				assert_int_equal(json_stream_next(s, &msg, &err), 1);
+			assert_non_null(msg);
+			args = json_object_get(msg, "arguments");
+			if (api == 0 && cases[i].deferred) {
+				assert_non_null(big);
+				assert_null(big->next);
+				assert_string_equal(big->key, "s");
+				assert_ptr_equal(big->parent, args);
+				assert_ptr_equal(json_object_get(args, "s"), big->placeholder);
+				assert_string_equal(json_string_value(big->placeholder), "");
+				assert_int_equal(big->len, cases[i].len);
+				assert_int_equal(strlen(big->str), cases[i].len);
+				assert_int_equal(strspn(big->str, "x"), cases[i].len);
+				/* Put back: the message as the text says. */
+				assert_int_equal(json_big_materialize(&big), 0);
+				assert_null(big);
+			} else
+				assert_null(big);
+			/* Wherever the string is, it is now in the message, whole. */
+			v = json_object_get(args ? args : msg, "s");
+			if (v == NULL && json_is_array(msg))
+				v = json_object_get(json_object_get(json_array_get(msg, 0),
+				    "arguments"), "s");
+			if (v == NULL && json_object_get(msg, "x"))
+				v = json_object_get(json_object_get(json_object_get(msg, "x"),
+				    "arguments"), "s");
+			if (v == NULL && args && json_object_get(args, "o"))
+				v = json_object_get(json_object_get(args, "o"), "s");
+			if (v == NULL && args && json_object_get(args, "l"))
+				v = json_array_get(json_object_get(args, "l"), 0);
+			assert_non_null(v);
+			assert_int_equal(json_string_length(v), cases[i].len);
+			json_decref(msg);
+			free(text);
+			json_stream_free(s);
+		}
+	}
+}
+
+/* Not deferred: off by default, escapes, non-ASCII. A deferred string in
+ * a message that then fails, or in one still queued at reset or free, is
+ * freed with it (ASan and valgrind runs check). */
+static void
+test_defer_not_and_dropped(void **state)
+{
+	static const char *const tails[] = { "\\n", "\xc3\xa9" };
+	const size_t min = JSON_DEFER_MIN;
+	struct defer_case c = { "{\"arguments\":{\"s\":", "}}", '"', min, true };
+	struct json_big *big = NULL;
+	json_t *msg = NULL;
+	char *err = NULL, *text;
+	size_t n;
+
+	(void)state;
+	/* Off by default. */
+	{
+		struct json_stream *s = json_stream_new();
+
+		text = big_message(&c, &n);
+		json_stream_feed(s, text, n);
+		assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
+		assert_null(big);
+		assert_int_equal(json_string_length(json_object_get(
+		    json_object_get(msg, "arguments"), "s")), min);
+		json_decref(msg);
+		free(text);
+		json_stream_free(s);
+	}
+	for (size_t t = 0; t < 2; t++) {
+		struct json_stream *s = json_stream_new();
+		size_t tl = strlen(tails[t]);
+
+		json_stream_defer(s, 1);
+		text = big_message(&c, &n);
+		memcpy(text + n - 3 - tl, tails[t], tl);	/* inside the string */
+		json_stream_feed(s, text, n);
+		assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
+		assert_non_null(msg);
+		assert_null(big);
+		json_decref(msg);
+		free(text);
+		json_stream_free(s);
+	}
+	/* Fails after the big string: an error, nothing deferred. */
+	{
+		struct json_stream *s = json_stream_new();
+		struct defer_case bad = { "{\"arguments\":{\"s\":", ",\"s\":1}}", '"', min, true };
+
+		json_stream_defer(s, 1);
+		text = big_message(&bad, &n);
+		json_stream_feed(s, text, n);
+		assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
+		assert_null(msg);
+		assert_null(big);
+		assert_string_equal(err, "JSON parse error, duplicate key");
+		free(err);
+		/* Two queued with big strings in them (the text without its
+		 * duplicate): reset, then free. */
+		json_stream_feed(s, text, n - 8);
+		json_stream_feed(s, "}}", 2);
+		json_stream_feed(s, text, n - 8);
+		json_stream_feed(s, "}}", 2);
+		assert_true(json_stream_ready(s));
+		json_stream_reset(s);
+		assert_false(json_stream_ready(s));
+		json_stream_feed(s, text, n - 8);
+		json_stream_feed(s, "}}", 2);
+		free(text);
+		json_stream_free(s);
+	}
 }
 
 static void
@@ -358,6 +530,8 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_string_scan_offsets),
 		cmocka_unit_test(test_plain_strings_flagged),
+		cmocka_unit_test(test_defer_big_arguments),
+		cmocka_unit_test(test_defer_not_and_dropped),
 		cmocka_unit_test(test_split_anywhere),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_ff_recovers_partial),

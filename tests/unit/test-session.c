@@ -135,7 +135,7 @@ check_args(const char *cmdname, const char *json, const char *want)
 	int rc;
 
 	assert_non_null(cmd);
-	rc = qga_args_check(cmd, args, buf, false, &err);
+	rc = qga_args_check(cmd, args, NULL, buf, false, &err);
 	if (want == NULL)
 		assert_int_equal(rc, 0);
 	else {
@@ -154,7 +154,7 @@ test_args(void **state)
 	json_t *args = json_pack("{s:I}", "id", (json_int_t)-5);
 
 	(void)state;
-	assert_int_equal(qga_args_check(cmd, args, &a, false, &(struct qga_error){ 0 }), 0);
+	assert_int_equal(qga_args_check(cmd, args, NULL, &a, false, &(struct qga_error){ 0 }), 0);
 	assert_int_equal(a.id, -5);
 	json_decref(args);
 
