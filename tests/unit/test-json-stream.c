@@ -121,8 +121,8 @@ test_string_scan_offsets(void **state)
 
 /* The lexer tells the parser which strings are ASCII without escapes (the
  * parser then takes them as they are): a non-ASCII byte or an escape at any
- * offset, in any string of a message, fed at once or a byte at a time,
- * must still reach the checking path. */
+ * offset of two 16-byte blocks and the tail, in any string of a message,
+ * fed at once or a byte at a time, must still reach the checking path. */
 static void
 test_plain_strings_flagged(void **state)
 {
@@ -136,11 +136,11 @@ test_plain_strings_flagged(void **state)
 		{ "\\n", NULL },
 		{ "\\u00e9", NULL },
 	};
-	char in[160], a[32], b[32];
+	char in[256], a[48], b[48];
 
 	(void)state;
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
-		for (size_t at = 0; at < 20; at++)
+		for (size_t at = 0; at < 40; at++)
 			for (int bytewise = 0; bytewise < 2; bytewise++) {
 				struct json_stream *s = json_stream_new();
 				json_t *msg = NULL;
@@ -149,8 +149,8 @@ test_plain_strings_flagged(void **state)
 
 				memset(a, 'x', at);
 				a[at] = '\0';
-				memset(b, 'y', 19 - at);
-				b[19 - at] = '\0';
+				memset(b, 'y', 39 - at);
+				b[39 - at] = '\0';
 				/* A plain string before and after the one under test. */
 				n = (size_t)snprintf(in, sizeof(in),
 				    "[\"%s%s\", \"%s%s%s\", \"%s%s\"]",
@@ -168,9 +168,9 @@ test_plain_strings_flagged(void **state)
 					assert_non_null(msg);
 					assert_true(json_is_array(msg));
 					assert_int_equal(json_string_length(json_array_get(msg, 1)),
-					    19 + (cases[c].piece[0] == '\\' &&
+					    39 + (cases[c].piece[0] == '\\' &&
 					    cases[c].piece[1] == 'n' ? 1 : 2));
-					assert_int_equal(json_string_length(json_array_get(msg, 2)), 19);
+					assert_int_equal(json_string_length(json_array_get(msg, 2)), 39);
 				}
 				json_decref(msg);
 				free(err);
