@@ -27,6 +27,37 @@ buf_reserve(struct buf *b, size_t n)
 }
 
 int
+buf_reserve_exact(struct buf *b, size_t n)
+{
+	char *p;
+
+	if (b->cap - b->len > n)
+		return 0;
+	if (n > ((size_t)-1) / 2 - b->len)
+		return -ENOMEM;
+	p = realloc(b->data, b->len + n + 1);
+	if (p == NULL)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = b->len + n + 1;
+	return 0;
+}
+
+void
+buf_shrink(struct buf *b)
+{
+	char *p;
+
+	if (b->data == NULL || b->cap == b->len + 1)
+		return;
+	p = realloc(b->data, b->len + 1);
+	if (p) {
+		b->data = p;
+		b->cap = b->len + 1;
+	}
+}
+
+int
 buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) < 0)

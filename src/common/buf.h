@@ -12,6 +12,10 @@ struct buf {
 
 /* Make room for n more bytes; returns 0 or -ENOMEM. */
 int	 buf_reserve(struct buf *b, size_t n);
+/* ... exactly: room for n more bytes and the NUL, not a power of two. */
+int	 buf_reserve_exact(struct buf *b, size_t n);
+/* Give back capacity beyond the bytes held (realloc shrinks in place). */
+void	 buf_shrink(struct buf *b);
 int	 buf_append(struct buf *b, const void *p, size_t n);
 int	 buf_putc(struct buf *b, char c);
 /* Drop the first n bytes. */

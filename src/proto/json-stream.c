@@ -102,6 +102,9 @@ struct json_stream {
 	uint64_t	 str_bits;
 	struct buf	 tok;		/* text of the token being lexed */
 	bool		 tok_overflow;	/* the token outgrew JSON_MAX_TOKEN_SIZE */
+	/* The length of the last string of JSON_DEFER_MIN or more: the next
+	 * such string (a transfer's next chunk) likely has it too. */
+	size_t		 big_hint;
 
 	struct token	*toks;		/* tokens of the message being collected */
 	size_t		 ntoks, captoks;
@@ -295,8 +298,12 @@ take_token(struct json_stream *s)
 	size_t len = s->tok.len;
 	char *text;
 
-	if (len >= TOKEN_KEEP_BUF || s->tok.data == NULL)
+	if (len >= TOKEN_KEEP_BUF || s->tok.data == NULL) {
+		/* A hint too long leaves no reserved tail behind. */
+		if (s->tok.cap > len + len / 2 + TOKEN_KEEP_BUF)
+			buf_shrink(&s->tok);
 		return buf_steal(&s->tok);
+	}
 	text = malloc(len + 1);
 	if (text) {
 		memcpy(text, s->tok.data, len + 1);
@@ -313,6 +320,8 @@ finish_token(struct json_stream *s, enum tok_type type)
 	char *text = take_token(s);
 
 	s->tok_overflow = false;
+	if (type == T_STRING && len >= JSON_DEFER_MIN && !overflow)
+		s->big_hint = len;
 	s->state = type == T_ERROR ? L_RECOVERY : L_START;
 	if (text == NULL) {
 		reset_message(s);
@@ -325,9 +334,21 @@ finish_token(struct json_stream *s, enum tok_type type)
 static void
 tok_add(struct json_stream *s, const char *p, size_t n)
 {
+	size_t want = s->tok.len + n;
+
 	if (s->tok_overflow)
 		return;
-	if (s->tok.len + n > JSON_MAX_TOKEN_SIZE || buf_append(&s->tok, p, n) < 0)
+	if (want > JSON_MAX_TOKEN_SIZE) {
+		s->tok_overflow = true;
+		return;
+	}
+	/* A string growing past JSON_DEFER_MIN gets room for the last big
+	 * string's length at once: doubling into it copied the 16 MiB half
+	 * of a 22 MB token whenever the heap had no room to grow in place. */
+	if (s->state == L_STRING && want >= JSON_DEFER_MIN &&
+	    s->tok.cap <= want && s->big_hint > want)
+		(void)buf_reserve_exact(&s->tok, s->big_hint - s->tok.len);
+	if (buf_append(&s->tok, p, n) < 0)
 		s->tok_overflow = true;
 }
 

@@ -206,6 +206,13 @@ big_message(const struct defer_case *c, size_t *n)
 	return m;
 }
 
+/* Where the string's bytes start in big_message's text, less one. */
+static size_t
+hb_of(const struct defer_case *c)
+{
+	return strlen(c->before);
+}
+
 static void
 test_defer_big_arguments(void **state)
 {
@@ -345,6 +352,56 @@ test_defer_not_and_dropped(void **state)
 		json_stream_feed(s, text, n - 8);
 		json_stream_feed(s, "}}", 2);
 		free(text);
+		json_stream_free(s);
+	}
+}
+
+/* Strings past JSON_DEFER_MIN get room for the last one's length at once
+ * (the lexer's hint): equal, longer, much shorter and just-too-short ones
+ * in a row, fed as a socket would, each arrives whole, deferred or not. */
+static void
+test_big_hint_sizes(void **state)
+{
+	const size_t min = JSON_DEFER_MIN;
+	const size_t sizes[] = { min, 3 * min, 3 * min, 3 * min + 1, min - 1,
+	    min + 1, 2 * min + 7, 2 * min + 6 };
+
+	(void)state;
+	for (int defer = 0; defer < 2; defer++) {
+		struct json_stream *s = json_stream_new();
+
+		json_stream_defer(s, defer);
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			struct defer_case c = { "{\"arguments\":{\"s\":", "}}", '"', sizes[k], true };
+			struct json_big *big = NULL;
+			json_t *msg = NULL, *v;
+			char *err = NULL, *text;
+			const char *str;
+			size_t n, len;
+
+			text = big_message(&c, &n);
+			text[hb_of(&c) + sizes[k]] = 'z';	/* the last byte */
+			for (size_t off = 0; off < n; off += 65536)
+				json_stream_feed(s, text + off, n - off < 65536 ? n - off : 65536);
+			assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
+			assert_non_null(msg);
+			v = json_object_get(json_object_get(msg, "arguments"), "s");
+			if (big) {
+				assert_true(defer && sizes[k] >= min);
+				str = big->str;
+				len = big->len;
+			} else {
+				assert_false(defer && sizes[k] >= min);
+				str = json_string_value(v);
+				len = json_string_length(v);
+			}
+			assert_int_equal(len, sizes[k]);
+			assert_int_equal(strspn(str, "x"), sizes[k] - 1);
+			assert_int_equal(str[sizes[k] - 1], 'z');
+			json_big_free(big);
+			json_decref(msg);
+			free(text);
+		}
 		json_stream_free(s);
 	}
 }
@@ -532,6 +589,7 @@ main(void)
 		cmocka_unit_test(test_plain_strings_flagged),
 		cmocka_unit_test(test_defer_big_arguments),
 		cmocka_unit_test(test_defer_not_and_dropped),
+		cmocka_unit_test(test_big_hint_sizes),
 		cmocka_unit_test(test_split_anywhere),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_ff_recovers_partial),
