@@ -632,7 +632,6 @@ start_agent(const struct opts *o, struct agent *ag, const char *tag,
 		} else
 			usleep(20);	/* bound, not listening yet */
 	}
-	close(ino);
 	{
 		struct conn c = { .fd = fd };
 		size_t n;
@@ -645,6 +644,10 @@ start_agent(const struct opts *o, struct agent *ag, const char *tag,
 		*startup_cpu_ns = agent_cpu_ns();
 		free(c.buf);
 	}
+	/* Not before: closing an inotify instance waits for an RCU grace
+	 * period, 4-12 ms here, which the start-up figures of both agents
+	 * and of the echo limit carried until run 11. */
+	close(ino);
 	close(fd);
 	return ag->pid;
 }
