@@ -2,7 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
-#include <libudev.h>
+#include "udevlib.h"
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -217,14 +217,14 @@ qga_disk_address(struct udev *udev, const char *syspath)
 	json_t *o;
 
 	if (udev)
-		dev = udev_device_new_from_syspath(udev, syspath);
+		dev = qga_udev_device_new_from_syspath(udev, syspath);
 	if (dev) {
-		const char *s = udev_device_get_devnode(dev);
+		const char *s = qga_udev_device_get_devnode(dev);
 
 		devnode = s ? strdup(s) : NULL;
-		s = udev_device_get_property_value(dev, "ID_SERIAL");
+		s = qga_udev_device_get_property_value(dev, "ID_SERIAL");
 		serial = s && *s ? strdup(s) : NULL;
-		udev_device_unref(dev);
+		qga_udev_device_unref(dev);
 	}
 	/* Without a udev database (containers, minimal guests) ID_SERIAL is
 	 * missing; virtio-blk's serial attribute is what udev would use. */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libudev.h>
+#include "udevlib.h"
 #include <linux/nvme_ioctl.h>
 #include <sys/ioctl.h>
 
@@ -116,23 +116,23 @@ nvme_smart(const char *node)
 static char *
 devnode(struct udev *udev, const char *syspath)
 {
-	struct udev_device *dev = udev_device_new_from_syspath(udev, syspath);
-	const char *node = dev ? udev_device_get_devnode(dev) : NULL;
+	struct udev_device *dev = qga_udev_device_new_from_syspath(udev, syspath);
+	const char *node = dev ? qga_udev_device_get_devnode(dev) : NULL;
 	char *copy = node ? strdup(node) : NULL;
 
-	udev_device_unref(dev);
+	qga_udev_device_unref(dev);
 	return copy;
 }
 
 static json_t *
 dm_alias(struct udev *udev, const char *syspath)
 {
-	struct udev_device *dev = udev_device_new_from_syspath(udev, syspath);
+	struct udev_device *dev = qga_udev_device_new_from_syspath(udev, syspath);
 	const char *alias = dev ?
-	    udev_device_get_property_value(dev, "DM_NAME") : NULL;
+	    qga_udev_device_get_property_value(dev, "DM_NAME") : NULL;
 	json_t *o = alias && *alias ? json_string(alias) : NULL;
 
-	udev_device_unref(dev);
+	qga_udev_device_unref(dev);
 	return o;
 }
 
@@ -239,7 +239,7 @@ qmp_guest_get_disks(struct qga_ctx *ctx, struct qga_error *err)
 		    SYS_BLOCK);
 		return NULL;
 	}
-	udev = udev_new();
+	udev = qga_udev_new();
 	sysinfo_list_init(&list, "guest-get-disks");
 	/* qemu-ga prepends every entry: the list is built forward here and
 	 * reversed at the end, which keeps the truncation at the tail. */
@@ -273,7 +273,7 @@ qmp_guest_get_disks(struct qga_ctx *ctx, struct qga_error *err)
 		free(node);
 	}
 	closedir(d);
-	udev_unref(udev);
+	qga_udev_unref(udev);
 	sysinfo_array_reverse(list.array);
 	return list.array;
 }

@@ -1,5 +1,5 @@
 /* guest-get-fsinfo: each local filesystem with its usage and disks. */
-#include <libudev.h>
+#include "udevlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/statvfs.h>
@@ -66,7 +66,7 @@ qmp_guest_get_fsinfo(struct qga_ctx *ctx, struct qga_error *err)
 	(void)ctx;
 	if (qga_mounts_build(&m, NULL, err) < 0)
 		return NULL;
-	udev = udev_new();
+	udev = qga_udev_new();
 	list = json_array();
 	/* qemu-ga answers in reverse mount order. */
 	for (size_t i = m.n; i > 0 && list != NULL; i--) {
@@ -87,7 +87,7 @@ qmp_guest_get_fsinfo(struct qga_ctx *ctx, struct qga_error *err)
 		}
 		json_array_append_new(list, fs);
 	}
-	udev_unref(udev);
+	qga_udev_unref(udev);
 	qga_mounts_free(&m);
 	return list;
 }

@@ -4,12 +4,14 @@ the reply bound against a fake /proc (QGA_PROCFS_ROOT, qgad only)."""
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
-from qgatest import Agent, main, require_qgad  # noqa: E402
+from qgatest import AGENT, Agent, main, require_qgad  # noqa: E402
 from infoagent import InfoAgentTest, connect  # noqa: E402
 from schemacheck import check_return  # noqa: E402
 
@@ -165,6 +167,53 @@ def run_with_proc(files, command):
                 raise AssertionError('EOF: rc=%r log=%s' % (a.proc.poll(), a.log_text()[-3000:]))
             c.close()
     return raw, json.loads(raw)
+
+
+def maps(pid):
+    with open('/proc/%d/maps' % pid) as f:
+        return f.read()
+
+
+@require_qgad
+class LazyLibudev(unittest.TestCase):
+    """qgad loads libudev when a command first needs it (udevlib.c), and
+    runs without it."""
+
+    def test_loaded_on_first_use(self):
+        with Agent() as a:
+            c = a.connect()
+            self.assertEqual(c.cmd('guest-ping'), {'return': {}})
+            self.assertNotIn('libudev', maps(a.proc.pid))
+            c.ok('guest-get-disks')
+            if 'libudev.so.1 ' in subprocess.run(['ldconfig', '-p'], capture_output=True,
+                                                 text=True).stdout:
+                self.assertIn('libudev.so.1', maps(a.proc.pid))
+            c.close()
+
+    def test_runs_without_libudev(self):
+        """libudev.so.1 replaced by an empty file in a private mount
+        namespace: disks come from udev, so none; fsinfo still answers."""
+        out = subprocess.run(['ldconfig', '-p'], capture_output=True, text=True).stdout
+        m = re.search(r'libudev\.so\.1 \(libc6,x86-64\) => (\S+)', out)
+        if os.geteuid() != 0 or not shutil.which('unshare') or not m:
+            self.skipTest('needs root, unshare and an installed libudev.so.1')
+        lib = os.path.realpath(m.group(1))
+        if subprocess.run(['unshare', '-m', 'true']).returncode != 0:
+            self.skipTest('no mount namespaces here')
+        with tempfile.TemporaryDirectory() as tmp:
+            wrapper = os.path.join(tmp, 'qgad-without-udev')
+            with open(wrapper, 'w') as f:
+                f.write('#!/bin/sh\nexec unshare -m sh -c \'mount --bind /dev/null "$0" && '
+                        'exec "$@"\' %s %s "$@"\n' % (lib, AGENT))
+            os.chmod(wrapper, 0o755)
+            with Agent(binary=wrapper) as a:
+                c = a.connect()
+                self.assertEqual(c.ok('guest-get-disks'), [])
+                fs = c.ok('guest-get-fsinfo')
+                check_return(self, 'guest-get-fsinfo', fs)
+                self.assertNotIn('libudev', maps(a.proc.pid))
+                self.assertEqual(c.cmd('guest-ping'), {'return': {}})
+                c.close()
 
 
 @require_qgad

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <libudev.h>
+#include "udevlib.h"
 
 #include "diskaddr.h"
 
@@ -51,14 +51,14 @@ static char *
 address(const char *rel)
 {
 	char path[PATH_MAX];
-	struct udev *udev = udev_new();
+	struct udev *udev = qga_udev_new();
 	json_t *a;
 	char *s;
 
 	mkdirs(rel);
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	a = qga_disk_address(udev, path);
-	udev_unref(udev);
+	qga_udev_unref(udev);
 	if (a == NULL)
 		return NULL;
 	s = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
