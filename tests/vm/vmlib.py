@@ -222,11 +222,26 @@ def _ldd(binary):
     return libs
 
 
-def _copy_with_libs(binary, dest_root, dest_path):
+# Libraries qgad loads with dlopen (src/commands/udevlib.c), which ldd
+# does not list: a guest has them as installed packages.
+QGAD_DLOPENED = ('libudev.so.1',)
+
+
+def _dlopened(names):
+    out = subprocess.run(['ldconfig', '-p'], capture_output=True, text=True).stdout
+    libs = []
+    for name in names:
+        m = re.search(r'^\s*%s \(libc6,x86-64\) => (\S+)' % re.escape(name), out, re.M)
+        if m:
+            libs.append(m.group(1))
+    return libs
+
+
+def _copy_with_libs(binary, dest_root, dest_path, extra=()):
     target = os.path.join(dest_root, dest_path.lstrip('/'))
     os.makedirs(os.path.dirname(target), exist_ok=True)
     shutil.copy(binary, target)
-    for lib in _ldd(binary):
+    for lib in _ldd(binary) + _dlopened(extra):
         t = os.path.join(dest_root, lib.lstrip('/'))
         if not os.path.exists(t):
             os.makedirs(os.path.dirname(t), exist_ok=True)
@@ -249,7 +264,7 @@ def build_initrd(out, qgad, moddir):
             shutil.copy(os.path.join(moddir, name),
                         os.path.join(root, 'lib', 'modules', name))
         if qgad:
-            _copy_with_libs(qgad, root, '/usr/sbin/qgad')
+            _copy_with_libs(qgad, root, '/usr/sbin/qgad', QGAD_DLOPENED)
         if is_debian_qemu_ga():
             _copy_with_libs(QEMU_GA, root, '/usr/sbin/qemu-ga')
         guest = os.path.join(HERE, 'guest')
