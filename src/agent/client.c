@@ -27,7 +27,7 @@ client_new(struct qga_ctx *a, int fd, bool port)
 		free(c);
 		return NULL;
 	}
-	json_stream_defer(c->stream, 1);
+	json_stream_defer(c->stream, JSON_DEFER_MIN);
 	c->agent = a;
 	c->fd = fd;
 	c->port = port;

@@ -111,7 +111,7 @@ struct json_stream {
 	size_t		 msg_bytes;
 	long		 braces, brackets;
 	bool		 discarding;	/* after a limit error: skip to the message end */
-	bool		 defer;		/* JSON_DEFER_MIN strings stay out of messages */
+	size_t		 defer_min;	/* strings this long stay out of messages; 0: none */
 
 	struct event	*head, **tail;
 	/* When an event cannot be allocated it takes the spare, so that its
@@ -197,7 +197,7 @@ limit_error(struct json_stream *s, const char *what)
 	s->discarding = true;
 }
 
-static json_t *parse_tokens(struct token *t, size_t n, bool defer,
+static json_t *parse_tokens(struct token *t, size_t n, size_t defer_min,
     struct json_big **big, char **err);
 
 static void
@@ -205,7 +205,7 @@ emit_message(struct json_stream *s)
 {
 	struct json_big *big = NULL;
 	char *err = NULL;
-	json_t *v = parse_tokens(s->toks, s->ntoks, s->defer, &big, &err);
+	json_t *v = parse_tokens(s->toks, s->ntoks, s->defer_min, &big, &err);
 
 	queue_big_event(s, v, v ? NULL : err, big);
 	if (v)
@@ -606,9 +606,9 @@ json_stream_free(struct json_stream *s)
 }
 
 void
-json_stream_defer(struct json_stream *s, int on)
+json_stream_defer(struct json_stream *s, size_t min)
 {
-	s->defer = on != 0;
+	s->defer_min = min;
 }
 
 int
@@ -709,7 +709,7 @@ struct parser {
 	struct token	*t;
 	size_t		 n, pos;
 	char		*err;
-	bool		 defer;
+	size_t		 defer_min;
 	struct json_big	*big, **big_tail;
 };
 
@@ -935,7 +935,7 @@ parse_member(struct parser *p, enum obj_role role, json_t *obj, json_t *key)
 	size_t klen = json_string_length(key);
 
 	if (role == OBJ_ARGUMENTS && t->type == T_STRING && t->plain &&
-	    t->len - 2 >= JSON_DEFER_MIN && klen == strlen(json_string_value(key))) {
+	    t->len - 2 >= p->defer_min && klen == strlen(json_string_value(key))) {
 		next(p);
 		return defer_string(p, obj, key, t);
 	}
@@ -986,7 +986,7 @@ parse_object(struct parser *p, enum obj_role role)
 			perr(p, "Missing value in dict");
 			goto fail;
 		}
-		val = parse_member(p, p->defer ? role : OBJ_OTHER, obj, key);
+		val = parse_member(p, p->defer_min ? role : OBJ_OTHER, obj, key);
 		if (val == NULL)
 			goto fail;
 		/* Keys keep their length: "id" and "id\u0000x" are two keys. */
@@ -1099,10 +1099,10 @@ parse_value(struct parser *p)
 }
 
 static json_t *
-parse_tokens(struct token *t, size_t n, bool defer, struct json_big **big,
+parse_tokens(struct token *t, size_t n, size_t defer_min, struct json_big **big,
     char **err)
 {
-	struct parser p = { .t = t, .n = n, .defer = defer };
+	struct parser p = { .t = t, .n = n, .defer_min = defer_min };
 	json_t *v;
 
 	p.big_tail = &p.big;

@@ -21,8 +21,8 @@
 
 /*
  * With deferral on (json_stream_defer), a plain string (ASCII, no escapes)
- * at least this long that is a member of the top-level "arguments" object
- * is not copied into the message: an empty string stands in for it there,
+ * at least this long (the agent's choice; the fuzzer's is tiny) that is a
+ * member of the top-level "arguments" object is not copied into the message: an empty string stands in for it there,
  * and its bytes stay in the lexer's buffer, handed over beside the message.
  * A 16 MiB guest-file-write is one 22 MB base64 string; the copy doubled
  * the agent's memory and was a fifth of its CPU.
@@ -53,8 +53,9 @@ void	 json_stream_feed(struct json_stream *s, const void *data, size_t len);
  * Both NULL: an event was lost for want of memory (still owed a reply).
  */
 int	 json_stream_next(struct json_stream *s, json_t **msg, char **err);
-/* Defer big argument strings from now on (off by default). */
-void	 json_stream_defer(struct json_stream *s, int on);
+/* Defer argument strings of min bytes or more from now on; 0 (the
+ * default): none. */
+void	 json_stream_defer(struct json_stream *s, size_t min);
 /* json_stream_next, also handing over the message's deferred strings in
  * *big (the caller frees them with json_big_free, after the message's last
  * use of them). json_stream_next puts them into the message. */

@@ -17,12 +17,18 @@ WRONG = {'str': 1, 'int': 'x', 'uint64': 'x', 'uint16': True, 'bool': 'x',
          'number': 'x', 'any': None}
 
 
+def member_type(t):
+    """A member is its type, or {'type': ..., 'negotiated-only': ...}."""
+    return t['type'] if isinstance(t, dict) else t
+
+
 class Seeds:
     def __init__(self, schema):
         self.s = schema
 
     def example(self, t, depth=0):
         s = self.s
+        t = member_type(t)
         if t.startswith('['):
             return [self.example(t[1:-1], depth + 1)]
         if t == '{}':
@@ -50,6 +56,7 @@ class Seeds:
         return None
 
     def wrong(self, t):
+        t = member_type(t)
         if t.startswith('['):
             return {'not': 'a list'}
         if t in self.s['enums']:
@@ -95,6 +102,13 @@ FRAMING = [
     b'{"execute":"guest-ping"}\n' * 8,
     b"{'a\\'b':'c\\/\\b\\f\\n\\r\\t'}",
     b'{"x": tru} {"x": nul} {"x": falsey}',
+    # Argument strings the fuzzer's reader defers (fuzz_json.c): plain,
+    # single-quoted, escaped, nested, duplicated, after a failure.
+    b'{"execute":"guest-file-write","arguments":{"handle":1,"buf-b64":"aGVsbG8gd29ybGQ="}}',
+    b"{'arguments':{'path':'/bin/true','arg':['-x'],'env':{'A':'bcdefghij'}},'execute':'guest-exec'}",
+    b'{"execute":"x","arguments":{"a":"plain-text","b":"es\\/caped\\n","c":"\xc3\xa9t\xc3\xa9 long"}}',
+    b'{"execute":"x","arguments":{"s":"abcdefgh","s":"ijklmnop"}} {"execute":"x","arguments":{"s":"abcdefgh",}}',
+    b'{"arguments":{"k\\u0000x":"abcdefghij","":"klmnopqrst"},"arguments":{"z":"uvwxyz0123"}}',
 ]
 
 HANDSHAKE = [

@@ -238,7 +238,7 @@ test_defer_big_arguments(void **state)
 			char *err = NULL, *text;
 			size_t n;
 
-			json_stream_defer(s, 1);
+			json_stream_defer(s, JSON_DEFER_MIN);
 			text = big_message(&cases[i], &n);
 			json_stream_feed(s, text, n);
 			if (api == 0)
@@ -316,7 +316,7 @@ test_defer_not_and_dropped(void **state)
 		struct json_stream *s = json_stream_new();
 		size_t tl = strlen(tails[t]);
 
-		json_stream_defer(s, 1);
+		json_stream_defer(s, JSON_DEFER_MIN);
 		text = big_message(&c, &n);
 		memcpy(text + n - 3 - tl, tails[t], tl);	/* inside the string */
 		json_stream_feed(s, text, n);
@@ -332,7 +332,7 @@ test_defer_not_and_dropped(void **state)
 		struct json_stream *s = json_stream_new();
 		struct defer_case bad = { "{\"arguments\":{\"s\":", ",\"s\":1}}", '"', min, true };
 
-		json_stream_defer(s, 1);
+		json_stream_defer(s, JSON_DEFER_MIN);
 		text = big_message(&bad, &n);
 		json_stream_feed(s, text, n);
 		assert_int_equal(json_stream_next_big(s, &msg, &err, &big), 1);
@@ -370,7 +370,7 @@ test_big_hint_sizes(void **state)
 	for (int defer = 0; defer < 2; defer++) {
 		struct json_stream *s = json_stream_new();
 
-		json_stream_defer(s, defer);
+		json_stream_defer(s, defer ? JSON_DEFER_MIN : 0);
 		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 			struct defer_case c = { "{\"arguments\":{\"s\":", "}}", '"', sizes[k], true };
 			struct json_big *big = NULL;
