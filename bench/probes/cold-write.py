@@ -4,19 +4,12 @@ page-cache pages are part of the cost, unlike steady-cpu.py's overwrite.
 
 Usage: cold-write.py AGENT N   (agent and this driver pinned to CPU 1)
 With PERF_OUT=FILE, the writes run under `perf record -g -o FILE -p PID`."""
-import base64, json, os, subprocess, sys, time
+import base64, json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests', 'lib'))
 import qgatest
 from qgaaction import big_line
-
-
-def cpu_ms(pid):
-    """All threads' time on CPU (schedstat, ns)."""
-    t = 0
-    for tid in os.listdir('/proc/%d/task' % pid):
-        with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
-            t += int(f.read().split()[0])
-    return t / 1e6
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from probelib import cpu_ms, perf_start, perf_stop
 
 
 binary, n = os.path.abspath(sys.argv[1]), int(sys.argv[2])
@@ -25,12 +18,7 @@ with qgatest.Agent(binary=binary) as a:
     os.sched_setaffinity(0, {1})
     c = a.connect()
     b64 = base64.b64encode(os.urandom(16 << 20)).decode()
-    perf = None
-    if os.environ.get('PERF_OUT'):
-        perf = subprocess.Popen(['perf', 'record', '-g', '-o', os.environ['PERF_OUT'],
-                                 '-p', str(a.proc.pid)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+    perf = perf_start(a.proc.pid)
     out = []
     for i in range(n):
         path = os.path.join(a.dir, 'w%d' % i)
@@ -43,7 +31,5 @@ with qgatest.Agent(binary=binary) as a:
         out.append('%.1f/%.1f' % ((time.perf_counter() - t0) * 1e3, cpu_ms(a.proc.pid) - c0))
         c.ok('guest-file-close', {'handle': h})
         os.unlink(path)
-    if perf:
-        perf.send_signal(2)
-        perf.wait()
+    perf_stop(perf)
     print('16 MiB write into a new file, wall/agent CPU ms:', ' '.join(out))

@@ -5,19 +5,13 @@ agent's own cost without the VM's first-touch page faults.
 Usage: steady-cpu.py AGENT read|write N   (agent pinned to CPU 1)
 With PERF_OUT=FILE, the measured transfers run under
 `perf record -g -o FILE -p AGENT_PID` (read with perf report -i FILE)."""
-import os, sys, json, base64, signal, subprocess, time
+import os, sys, json, base64
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests', 'lib'))
 import qgatest
 from qgaaction import big_line
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from probelib import cpu_ms, perf_start, perf_stop
 binary, mode, n = os.path.abspath(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-def cpu(pid):
-    """ms on CPU, all threads: schedstat is in ns (stat counts 10 ms ticks,
-    too coarse for ~25 ms transfers)."""
-    t = 0
-    for tid in os.listdir('/proc/%d/task' % pid):
-        with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
-            t += int(f.read().split()[0])
-    return t / 1e6
 with qgatest.Agent(binary=binary) as a:
     os.sched_setaffinity(a.proc.pid, {1})
     c = a.connect()
@@ -29,15 +23,8 @@ with qgatest.Agent(binary=binary) as a:
     def one():
         c.send(seek); c.line(); c.send(req if mode == 'write' else rreq); big_line(c)
     one(); one()
-    perf = None
-    if os.environ.get('PERF_OUT'):
-        perf = subprocess.Popen(['perf', 'record', '-g', '-o', os.environ['PERF_OUT'],
-                                 '-p', str(a.proc.pid)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-    t = cpu(a.proc.pid)
+    perf = perf_start(a.proc.pid)
+    t = cpu_ms(a.proc.pid)
     for i in range(n): one()
-    if perf:
-        perf.send_signal(signal.SIGINT)
-        perf.wait()
-    print(mode, 'agent CPU per 16 MiB, steady: %.1f ms' % ((cpu(a.proc.pid) - t) / n))
+    perf_stop(perf)
+    print(mode, 'agent CPU per 16 MiB, steady: %.1f ms' % ((cpu_ms(a.proc.pid) - t) / n))

@@ -216,6 +216,16 @@ member_exists(const struct qga_member *m, bool negotiated)
 	return !m->negotiated_only || negotiated;
 }
 
+static const struct qga_member *
+find_member(const struct qga_type *t, const char *name, bool negotiated)
+{
+	for (size_t i = 0; t && i < t->count; i++)
+		if (strcmp(t->members[i].name, name) == 0 &&
+		    member_exists(&t->members[i], negotiated))
+			return &t->members[i];
+	return NULL;
+}
+
 static int
 check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
     void *out, bool negotiated, struct qga_error *err)
@@ -249,12 +259,8 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 	if (rc < 0)
 		return rc;
 	json_object_keylen_foreach(obj, key, keylen, v) {
-		for (i = 0; i < t->count; i++)
-			if (strcmp(t->members[i].name, key) == 0 &&
-			    member_exists(&t->members[i], negotiated))
-				break;
 		/* "id\u0000x" is not "id": a NUL never matches a member. */
-		if (i == t->count || keylen != strlen(key)) {
+		if (find_member(t, key, negotiated) == NULL || keylen != strlen(key)) {
 			shown = utf8_sanitize(key, keylen);
 			path = member_path(prefix, shown ? shown : key);
 			free(shown);
@@ -265,16 +271,6 @@ check_struct(const struct qga_type *t, json_t *obj, const char *prefix,
 		}
 	}
 	return 0;
-}
-
-static const struct qga_member *
-find_member(const struct qga_type *t, const char *name, bool negotiated)
-{
-	for (size_t i = 0; t && i < t->count; i++)
-		if (strcmp(t->members[i].name, name) == 0 &&
-		    member_exists(&t->members[i], negotiated))
-			return &t->members[i];
-	return NULL;
 }
 
 /*
