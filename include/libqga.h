@@ -245,7 +245,9 @@ int	 qga_process(struct qga_client *c, short revents);
  * negative errno with reply NULL. */
 typedef void qga_reply_cb(struct qga_client *c, int err,
     struct qga_reply *reply, void *opaque);
-/* Queue a call. args is borrowed. A timeout_ms < 0 waits forever. */
+/* Queue a call. args is borrowed. A timeout_ms < 0 waits forever. Once
+ * this returns 0 the callback runs exactly once, from qga_process() or
+ * qga_free(), whatever fails later (running out of memory included). */
 int	 qga_call_async(struct qga_client *c, const char *name, json_t *args,
 	    unsigned flags, int timeout_ms, qga_reply_cb *cb, void *opaque);
 

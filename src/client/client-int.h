@@ -71,6 +71,9 @@ struct qga_client {
 	int64_t		 phase_deadline;	/* connect or resync must be done */
 	int		 need_resync;
 	int		 defer_flush;		/* queue output, write it later */
+	int		 pending_err;		/* a break found inside
+						 * qga_call_async(), applied by
+						 * the next qga_process() */
 
 	struct buf	 in, out;
 	struct call	*calls, **calls_tail;

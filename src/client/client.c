@@ -104,10 +104,17 @@ client_break(struct qga_client *c, int err)
 {
 	if (c->phase == PH_BROKEN)
 		return c->err;
-	c->phase = PH_BROKEN;
-	c->err = err;
 	if (c->errstr[0] == '\0')
 		client_set_error(c, "%s", strerror(-err));
+	/* Failing the calls runs their callbacks, which qga_call_async()
+	 * promises never to do: leave that to the next qga_process(). */
+	if (c->defer_flush) {
+		if (c->pending_err == 0)
+			c->pending_err = err;
+		return err;
+	}
+	c->phase = PH_BROKEN;
+	c->err = err;
 	while (c->calls)
 		call_complete(c, c->calls, err, NULL);
 	return err;
@@ -178,14 +185,15 @@ send_request(struct qga_client *c, const char *name, json_t *args,
 	char *text;
 	int r;
 
+	/* A request missing its arguments or id would be answered as some
+	 * other request: out of memory here breaks the client instead. */
 	msg = json_pack("{s:s}", oob ? "exec-oob" : "execute", name);
-	if (msg == NULL)
-		return client_break(c, -ENOMEM);
-	if (args)
-		json_object_set(msg, "arguments", args);
-	if (id)
-		json_object_set_new(msg, "id", json_string(id));
-	text = json_dumps(msg, JSON_COMPACT);
+	if (msg && ((args && json_object_set(msg, "arguments", args) < 0) ||
+	    (id && json_object_set_new(msg, "id", json_string(id)) < 0))) {
+		json_decref(msg);
+		msg = NULL;
+	}
+	text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
 	if (text == NULL)
 		return client_break(c, -ENOMEM);
@@ -328,10 +336,11 @@ begin_caps(struct qga_client *c, json_t *greeting)
 	json_array_clear(c->enabled);
 	json_array_foreach(c->want, i, v) {
 		json_array_foreach(offered, j, o) {
-			if (json_equal(o, v)) {
-				json_array_append(c->enabled, v);
-				break;
-			}
+			if (!json_equal(o, v))
+				continue;
+			if (json_array_append(c->enabled, v) < 0)
+				return client_break(c, -ENOMEM);
+			break;
 		}
 	}
 	next_id(c, c->caps_id);
@@ -505,6 +514,7 @@ handle_message(struct qga_client *c, json_t *msg, int sentinel)
 static int
 handle_line(struct qga_client *c, char *line, size_t len)
 {
+	json_error_t jerr;
 	json_t *msg;
 	int sentinel = 0;
 
@@ -517,9 +527,15 @@ handle_line(struct qga_client *c, char *line, size_t len)
 		len--;
 	if (len == 0)
 		return 0;
-	msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
-	if (msg == NULL)
+	msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	if (msg == NULL) {
+		/* jansson reports most allocation failures with no text:
+		 * dropping such a line would leave its call waiting. */
+		if (json_error_code(&jerr) == json_error_out_of_memory ||
+		    jerr.text[0] == '\0')
+			return client_break(c, -ENOMEM);
 		return 0;	/* garbage from a confused channel */
+	}
 	if (json_is_object(msg))
 		(void)handle_message(c, msg, sentinel);
 	json_decref(msg);
@@ -644,6 +660,8 @@ qga_process(struct qga_client *c, short revents)
 
 	if (c->phase == PH_BROKEN)
 		return c->err;
+	if (c->pending_err)
+		return client_break(c, c->pending_err);
 	if (c->phase == PH_CONNECTING) {
 		if (revents & (POLLOUT | POLLERR | POLLHUP))
 			r = finish_connect(c);
@@ -694,6 +712,8 @@ qga_get_timeout(const struct qga_client *c)
 
 	if (c->phase == PH_BROKEN)
 		return -1;
+	if (c->pending_err)
+		return 0;
 	if (c->phase != PH_READY)
 		earliest(&best, c->phase_deadline);
 	if (c->phase == PH_PROBE || c->phase == PH_RESYNC)
@@ -790,8 +810,9 @@ qga_connect_start(const struct qga_connect_opts *opts, int timeout_ms,
 			r = -E2BIG;
 			break;
 		}
-		json_array_append_new(c->want,
-		    json_string(opts->capabilities[n]));
+		if (json_array_append_new(c->want,
+		    json_string(opts->capabilities[n])) < 0)
+			r = -ENOMEM;
 	}
 	if (r == 0)
 		r = client_open(c, opts);

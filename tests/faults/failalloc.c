@@ -3,6 +3,8 @@
  * after the agent accepts a client. N is read from the file named by
  * QGA_FAILALLOC_CTL at every accept (0 or a missing file: no failure), so
  * one agent can be driven through N = 1, 2, 3... one connection each.
+ * A program with no accept (a client) arms it itself: failalloc_arm(),
+ * found with dlsym(3).
  * When the failure is injected, "N\n" is appended to QGA_FAILALLOC_LOG,
  * and with QGA_FAILALLOC_BACKTRACE set the stack goes to stderr.
  *
@@ -89,6 +91,22 @@ should_fail(void)
 	}
 	errno = ENOMEM;
 	return 1;
+}
+
+/*
+ * Fail the nth allocation from now (0: disarm). Returns the previous
+ * arming, nonzero when it never fired.
+ */
+long failalloc_arm(long n);
+
+long
+failalloc_arm(long n)
+{
+	long prev = fail_at;
+
+	count = 0;
+	fail_at = n;
+	return prev;
 }
 
 int
