@@ -175,38 +175,47 @@ qga_oob_available(const struct qga_client *c, const char *name)
 	return 0;
 }
 
+struct dump_out {
+	struct buf	*dst;
+	int		 failed;
+};
+
+/* jansson ignores a failed write of an object key (json_dumps() would
+ * hand back the request without it): a failure sticks here. */
+static int
+dump_put(const char *s, size_t n, void *data)
+{
+	struct dump_out *d = data;
+
+	if (d->failed || buf_append(d->dst, s, n) < 0)
+		d->failed = 1;
+	return d->failed ? -1 : 0;
+}
+
 /* Queue one request for writing. id may be NULL (no id member); oob sends
  * it with exec-oob instead of execute. */
 static int
 send_request(struct qga_client *c, const char *name, json_t *args,
     const char *id, int sentinel, int oob)
 {
+	struct dump_out d = { &c->out, 0 };
+	size_t mark = c->out.len;
 	json_t *msg;
-	char *text;
-	int r;
 
 	/* A request missing its arguments or id would be answered as some
 	 * other request: out of memory here breaks the client instead. */
 	msg = json_pack("{s:s}", oob ? "exec-oob" : "execute", name);
-	if (msg && ((args && json_object_set(msg, "arguments", args) < 0) ||
-	    (id && json_object_set_new(msg, "id", json_string(id)) < 0))) {
+	if (msg == NULL ||
+	    (args && json_object_set(msg, "arguments", args) < 0) ||
+	    (id && json_object_set_new(msg, "id", json_string(id)) < 0) ||
+	    (sentinel && buf_putc(&c->out, (char)0xff) < 0) ||
+	    json_dump_callback(msg, dump_put, &d, JSON_COMPACT) < 0 ||
+	    d.failed || buf_putc(&c->out, '\n') < 0) {
 		json_decref(msg);
-		msg = NULL;
-	}
-	text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-	json_decref(msg);
-	if (text == NULL)
+		c->out.len = mark;
 		return client_break(c, -ENOMEM);
-	r = 0;
-	if (sentinel)
-		r = buf_putc(&c->out, (char)0xff);
-	if (r == 0)
-		r = buf_append(&c->out, text, strlen(text));
-	if (r == 0)
-		r = buf_putc(&c->out, '\n');
-	free(text);
-	if (r < 0)
-		return client_break(c, r);
+	}
+	json_decref(msg);
 	if (c->phase == PH_CONNECTING || c->defer_flush)
 		return 0;
 	return flush_out(c);
@@ -527,10 +536,15 @@ handle_line(struct qga_client *c, char *line, size_t len)
 		len--;
 	if (len == 0)
 		return 0;
+	/* Dropping a reply for want of memory would leave its call waiting
+	 * (forever without a timeout). jansson reports most allocation
+	 * failures with no text, its lexer's as a syntax error: garbage
+	 * fails the same way twice. */
 	msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	if (msg == NULL && jerr.text[0] != '\0' &&
+	    json_error_code(&jerr) != json_error_out_of_memory)
+		msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (msg == NULL) {
-		/* jansson reports most allocation failures with no text:
-		 * dropping such a line would leave its call waiting. */
 		if (json_error_code(&jerr) == json_error_out_of_memory ||
 		    jerr.text[0] == '\0')
 			return client_break(c, -ENOMEM);
