@@ -154,23 +154,6 @@ client_close(struct client *c)
 		client_free(c);
 }
 
-struct dump {
-	struct buf	*out;
-	bool		 failed;
-};
-
-/* jansson ignores a failed write of an object key and goes on, so a
- * failure must stick for the rest of the reply. */
-static int
-dump_cb(const char *buffer, size_t size, void *data)
-{
-	struct dump *d = data;
-
-	if (d->failed || buf_append(d->out, buffer, size) < 0)
-		d->failed = true;
-	return d->failed ? -1 : 0;
-}
-
 /*
  * Append a reply to the output. With a deferred member (deferred.c) the
  * text before it goes to out, the member itself is encoded as the client
@@ -209,9 +192,9 @@ queue_reply(struct client *c, json_t *msg, bool delimit, struct deferred *def)
 		/* Serialise straight into the output buffer: no extra copy
 		 * of large replies. ENSURE_ASCII and the default separators
 		 * are qemu-ga's. */
-		struct dump d = { dst, false };
+		struct buf_sink d = { dst, false };
 
-		if (json_dump_callback(msg, dump_cb, &d, JSON_ENSURE_ASCII |
+		if (json_dump_callback(msg, buf_sink_put, &d, JSON_ENSURE_ASCII |
 		    JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0 || d.failed)
 			rc = -1;
 	}

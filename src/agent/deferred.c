@@ -105,29 +105,23 @@ deferred_next(struct deferred *d, struct buf *out)
 }
 
 struct dumper {
-	struct buf	*dst;
+	struct buf_sink	 sink;		/* into before, then after */
 	struct buf	*after;
 	json_t		*ph;
 	bool		 hit;
-	bool		 failed;
 };
 
-/* jansson ignores a failed write of an object key: a failure sticks. */
-static int
-put(const char *s, size_t n, void *data)
+static void
+put(const char *s, size_t n, struct dumper *d)
 {
-	struct dumper *d = data;
-
-	if (d->failed || buf_append(d->dst, s, n) < 0)
-		d->failed = true;
-	return d->failed ? -1 : 0;
+	(void)buf_sink_put(s, n, &d->sink);
 }
 
 static void
 leaf(json_t *v, struct dumper *d)
 {
-	if (json_dump_callback(v, put, d, DUMP_FLAGS) < 0)
-		d->failed = true;
+	if (json_dump_callback(v, buf_sink_put, &d->sink, DUMP_FLAGS) < 0)
+		d->sink.failed = true;
 }
 
 static bool
@@ -165,7 +159,7 @@ key(const char *k, struct dumper *d)
 		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
 			s = json_stringn_nocheck(k, n);
 			if (s == NULL)
-				d->failed = true;
+				d->sink.failed = true;
 			else
 				leaf(s, d);
 			json_decref(s);
@@ -189,7 +183,7 @@ value(json_t *v, struct dumper *d)
 
 	if (v == d->ph) {
 		put("\"", 1, d);
-		d->dst = d->after;
+		d->sink.dst = d->after;
 		put("\"", 1, d);
 		d->hit = true;
 	} else if (d->hit || !contains(v, d->ph)) {
@@ -221,10 +215,10 @@ int
 deferred_dump(json_t *msg, struct deferred *def, struct buf *before,
     struct buf *after)
 {
-	struct dumper d = { before, after, def->placeholder, false, false };
+	struct dumper d = { { before, false }, after, def->placeholder, false };
 
 	value(msg, &d);
-	if (d.failed)
+	if (d.sink.failed)
 		return -1;
 	return d.hit ? 1 : 0;
 }

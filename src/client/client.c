@@ -175,41 +175,25 @@ qga_oob_available(const struct qga_client *c, const char *name)
 	return 0;
 }
 
-struct dump_out {
-	struct buf	*dst;
-	int		 failed;
-};
-
-/* jansson ignores a failed write of an object key (json_dumps() would
- * hand back the request without it): a failure sticks here. */
-static int
-dump_put(const char *s, size_t n, void *data)
-{
-	struct dump_out *d = data;
-
-	if (d->failed || buf_append(d->dst, s, n) < 0)
-		d->failed = 1;
-	return d->failed ? -1 : 0;
-}
-
 /* Queue one request for writing. id may be NULL (no id member); oob sends
  * it with exec-oob instead of execute. */
 static int
 send_request(struct qga_client *c, const char *name, json_t *args,
     const char *id, int sentinel, int oob)
 {
-	struct dump_out d = { &c->out, 0 };
+	struct buf_sink d = { &c->out, false };
 	size_t mark = c->out.len;
 	json_t *msg;
 
-	/* A request missing its arguments or id would be answered as some
-	 * other request: out of memory here breaks the client instead. */
+	/* A request missing its arguments, its id or (json_dumps() hands
+	 * such text back) an object key would be answered as some other
+	 * request: out of memory here breaks the client instead. */
 	msg = json_pack("{s:s}", oob ? "exec-oob" : "execute", name);
 	if (msg == NULL ||
 	    (args && json_object_set(msg, "arguments", args) < 0) ||
 	    (id && json_object_set_new(msg, "id", json_string(id)) < 0) ||
 	    (sentinel && buf_putc(&c->out, (char)0xff) < 0) ||
-	    json_dump_callback(msg, dump_put, &d, JSON_COMPACT) < 0 ||
+	    json_dump_callback(msg, buf_sink_put, &d, JSON_COMPACT) < 0 ||
 	    d.failed || buf_putc(&c->out, '\n') < 0) {
 		json_decref(msg);
 		c->out.len = mark;

@@ -116,3 +116,13 @@ buf_steal(struct buf *b)
 	b->len = b->cap = 0;
 	return p;
 }
+
+int
+buf_sink_put(const char *s, size_t n, void *sink)
+{
+	struct buf_sink *k = sink;
+
+	if (k->failed || buf_append(k->dst, s, n) < 0)
+		k->failed = true;
+	return k->failed ? -1 : 0;
+}

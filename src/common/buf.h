@@ -2,6 +2,7 @@
 #ifndef QGA_BUF_H
 #define QGA_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
@@ -24,5 +25,14 @@ void	 buf_reset(struct buf *b);
 void	 buf_free(struct buf *b);
 /* Hand the bytes over NUL-terminated; the buffer is left empty. */
 char	*buf_steal(struct buf *b);
+
+/* A json_dump_callback() sink appending to dst. jansson ignores a failed
+ * write of an object key and goes on, so a failure sticks: once failed is
+ * set every later put fails too. */
+struct buf_sink {
+	struct buf	*dst;
+	bool		 failed;
+};
+int	 buf_sink_put(const char *s, size_t n, void *sink);
 
 #endif
