@@ -167,10 +167,10 @@ queue_reply(struct client *c, json_t *msg, bool delimit, struct deferred *def)
 	size_t mark = dst->len, before = c->out.len + c->out_next.len, text = 0;
 	int rc = 0;
 
-	if (delimit)
-		buf_putc(dst, (char)0xFF);
+	if (delimit && buf_putc(dst, (char)0xFF) < 0)
+		rc = -1;
 	/* A second deferred member while one is on its way: encoded now. */
-	if (def && c->def) {
+	if (rc == 0 && def && c->def) {
 		rc = deferred_materialize(def);
 		deferred_free(def);
 		def = NULL;
@@ -208,7 +208,10 @@ queue_reply(struct client *c, json_t *msg, bool delimit, struct deferred *def)
 		dst->len = mark;
 		if (dst != &c->out_next)
 			buf_reset(&c->out_next);	/* empty without c->def */
-		buf_append(dst, oom, sizeof(oom) - 1);
+		/* Best effort: these fit in what the buffer already had. */
+		if (delimit)
+			(void)buf_putc(dst, (char)0xFF);
+		(void)buf_append(dst, oom, sizeof(oom) - 1);
 	}
 	buf_putc(dst, '\n');
 	if (c->agent->cfg->verbose)

@@ -35,8 +35,9 @@ static char *
 unescape(const char *v)
 {
 	struct buf b = { 0 };
+	int r = 0;
 
-	for (; *v; v++) {
+	for (; *v && r == 0; v++) {
 		char c = *v;
 		if (c == '\\' && v[1]) {
 			v++;
@@ -46,10 +47,16 @@ unescape(const char *v)
 			case 't': c = '\t'; break;
 			case 'r': c = '\r'; break;
 			case '\\': c = '\\'; break;
-			default: buf_putc(&b, '\\'); c = *v; break;
+			default: r = buf_putc(&b, '\\'); c = *v; break;
 			}
 		}
-		buf_putc(&b, c);
+		if (r == 0)
+			r = buf_putc(&b, c);
+	}
+	/* A value with a character missing would be a different setting. */
+	if (r < 0) {
+		buf_free(&b);
+		return NULL;
 	}
 	return buf_steal(&b);
 }
@@ -108,6 +115,8 @@ keyfile_parse(const char *text, char **err)
 		e->group = strdup(group);
 		e->key = strdup(trim(l));
 		e->value = unescape(trim(eq + 1));
+		if (!e->group || !e->key || !e->value)
+			goto fail;
 	}
 	free(group);
 	free(copy);
@@ -139,7 +148,13 @@ keyfile_load(const char *path, char **err)
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
+		if (buf_append(&b, chunk, n) < 0) {
+			fclose(f);
+			buf_free(&b);
+			*err = strdup("out of memory");
+			errno = ENOMEM;
+			return NULL;
+		}
 	fclose(f);
 	kf = keyfile_parse(b.data ? b.data : "", err);
 	buf_free(&b);
