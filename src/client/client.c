@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client-int.h"
+#include "json-stream.h"
 
 int64_t
 client_now_ms(void)
@@ -507,8 +508,8 @@ handle_message(struct qga_client *c, json_t *msg, int sentinel)
 static int
 handle_line(struct qga_client *c, char *line, size_t len)
 {
-	json_error_t jerr;
 	json_t *msg;
+	char *perr;
 	int sentinel = 0;
 
 	while (len && (unsigned char)line[0] == 0xff) {
@@ -520,24 +521,31 @@ handle_line(struct qga_client *c, char *line, size_t len)
 		len--;
 	if (len == 0)
 		return 0;
-	/* Dropping a reply for want of memory would leave its call waiting
-	 * (forever without a timeout). jansson reports most allocation
-	 * failures with no text, its lexer's as a syntax error: garbage
-	 * fails the same way twice. */
-	msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
-	if (msg == NULL && jerr.text[0] != '\0' &&
-	    json_error_code(&jerr) != json_error_out_of_memory)
-		msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	/* The agent's own reader, not json_loadb(): jansson's lexer drops a
+	 * byte of a token when its buffer cannot grow and reports other
+	 * allocation failures as syntax errors; this one tells them apart,
+	 * and a reply lost for want of memory must not leave its call
+	 * waiting (forever without a timeout). */
+	/* The line's length is checked: the parser's limit is never the
+	 * tighter one (it counts one byte more than the tokens hold). */
+	msg = json_parse_text(line, len, (size_t)QGA_MAX_REPLY_SIZE + 1, &perr);
 	if (msg == NULL) {
-		if (json_error_code(&jerr) == json_error_out_of_memory ||
-		    jerr.text[0] == '\0')
+		if (perr == NULL)
 			return client_break(c, -ENOMEM);
+		free(perr);
 		return 0;	/* garbage from a confused channel */
 	}
 	if (json_is_object(msg))
 		(void)handle_message(c, msg, sentinel);
 	json_decref(msg);
 	return c->phase == PH_BROKEN ? c->err : 0;
+}
+
+static int
+reply_too_long(struct qga_client *c)
+{
+	client_set_error(c, "a reply exceeds %u bytes", QGA_MAX_REPLY_SIZE);
+	return client_break(c, -EMSGSIZE);
 }
 
 static int
@@ -571,17 +579,17 @@ read_input(struct qga_client *c)
 		    '\n', c->in.len - (start > off ? start : off))) != NULL) {
 			size_t end = (size_t)(nl - c->in.data);
 
+			/* Whether the newline came in the same read or not. */
+			if (end - off > QGA_MAX_REPLY_SIZE)
+				return reply_too_long(c);
 			r = handle_line(c, c->in.data + off, end - off);
 			off = end + 1;
 			if (r < 0)
 				return r;
 		}
 		buf_consume(&c->in, off);
-		if (c->in.len > QGA_MAX_REPLY_SIZE) {
-			client_set_error(c, "a reply exceeds %u bytes",
-			    QGA_MAX_REPLY_SIZE);
-			return client_break(c, -EMSGSIZE);
-		}
+		if (c->in.len > QGA_MAX_REPLY_SIZE)
+			return reply_too_long(c);
 	}
 }
 

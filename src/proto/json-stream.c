@@ -101,7 +101,8 @@ struct json_stream {
 	 * takes as it is (else it would scan a 22 MB payload twice more). */
 	uint64_t	 str_bits;
 	struct buf	 tok;		/* text of the token being lexed */
-	bool		 tok_overflow;	/* the token outgrew JSON_MAX_TOKEN_SIZE */
+	bool		 tok_overflow;	/* the token outgrew max_bytes */
+	size_t		 max_bytes;	/* JSON_MAX_TOKEN_SIZE unless raised */
 	/* The length of the last string of JSON_DEFER_MIN or more: the next
 	 * such string (a transfer's next chunk) likely has it too. */
 	size_t		 big_hint;
@@ -119,6 +120,9 @@ struct json_stream {
 	 * is gone too is it counted as lost and reported after the rest. */
 	struct event	*spare;
 	size_t		 lost;
+	/* An allocation failed (reported to the agent's client as a limit or
+	 * a parse error, as qemu-ga would); json_parse_text says so instead. */
+	bool		 oom;
 };
 
 static void queue_big_event(struct json_stream *s, json_t *msg, char *err,
@@ -132,6 +136,7 @@ static void queue_big_event(struct json_stream *s, json_t *msg, char *err,
 		json_decref(msg);
 		free(err);
 		json_big_free(big);
+		s->oom = true;
 		s->lost++;
 		return;
 	}
@@ -198,14 +203,15 @@ limit_error(struct json_stream *s, const char *what)
 }
 
 static json_t *parse_tokens(struct token *t, size_t n, size_t defer_min,
-    struct json_big **big, char **err);
+    struct json_big **big, char **err, bool *oom);
 
 static void
 emit_message(struct json_stream *s)
 {
 	struct json_big *big = NULL;
 	char *err = NULL;
-	json_t *v = parse_tokens(s->toks, s->ntoks, s->defer_min, &big, &err);
+	json_t *v = parse_tokens(s->toks, s->ntoks, s->defer_min, &big, &err,
+	    &s->oom);
 
 	queue_big_event(s, v, v ? NULL : err, big);
 	if (v)
@@ -254,7 +260,7 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 		return;
 	}
 	s->msg_bytes += len;
-	if (s->msg_bytes + 1 > JSON_MAX_TOKEN_SIZE) {
+	if (s->msg_bytes + 1 > s->max_bytes) {
 		free(text);
 		limit_error(s, "token size");
 		goto balanced;
@@ -268,6 +274,7 @@ handle_token(struct json_stream *s, enum tok_type type, char *text, size_t len,
 		size_t cap = s->captoks ? s->captoks * 2 : 64;
 		t = realloc(s->toks, cap * sizeof(*t));
 		if (t == NULL) {
+			s->oom = true;
 			free(text);
 			limit_error(s, "token count");
 			goto balanced;
@@ -324,6 +331,7 @@ finish_token(struct json_stream *s, enum tok_type type)
 		s->big_hint = len;
 	s->state = type == T_ERROR ? L_RECOVERY : L_START;
 	if (text == NULL) {
+		s->oom = true;
 		reset_message(s);
 		queue_event(s, NULL, errorf("JSON token size limit exceeded"));
 		return;
@@ -338,7 +346,7 @@ tok_add(struct json_stream *s, const char *p, size_t n)
 
 	if (s->tok_overflow)
 		return;
-	if (want > JSON_MAX_TOKEN_SIZE) {
+	if (want > s->max_bytes) {
 		s->tok_overflow = true;
 		return;
 	}
@@ -348,8 +356,10 @@ tok_add(struct json_stream *s, const char *p, size_t n)
 	if (s->state == L_STRING && want >= JSON_DEFER_MIN &&
 	    s->tok.cap <= want && s->big_hint > want)
 		(void)buf_reserve_exact(&s->tok, s->big_hint - s->tok.len);
-	if (buf_append(&s->tok, p, n) < 0)
+	if (buf_append(&s->tok, p, n) < 0) {
+		s->oom = true;
 		s->tok_overflow = true;
+	}
 }
 
 static void
@@ -567,12 +577,19 @@ json_stream_new(void)
 	if (s == NULL)
 		return NULL;
 	s->tail = &s->head;
+	s->max_bytes = JSON_MAX_TOKEN_SIZE;
 	s->spare = calloc(1, sizeof(*s->spare));
 	if (s->spare == NULL) {
 		free(s);
 		return NULL;
 	}
 	return s;
+}
+
+void
+json_stream_max_bytes(struct json_stream *s, size_t max)
+{
+	s->max_bytes = max;
 }
 
 void
@@ -709,6 +726,7 @@ struct parser {
 	struct token	*t;
 	size_t		 n, pos;
 	char		*err;
+	bool		 oom;
 	size_t		 defer_min;
 	struct json_big	*big, **big_tail;
 };
@@ -732,6 +750,13 @@ perr(struct parser *p, const char *fmt, ...)
 	full = errorf("JSON parse error, %s", msg ? msg : "");
 	free(msg);
 	p->err = full;
+}
+
+static void
+parse_oom(struct parser *p)
+{
+	p->oom = true;
+	perr(p, "out of memory");
 }
 
 static struct token *
@@ -791,7 +816,7 @@ parse_string(struct parser *p, struct token *t)
 	if (t->plain) {
 		v = json_stringn_nocheck(s, (size_t)(end - s));
 		if (v == NULL)
-			perr(p, "out of memory");
+			parse_oom(p);
 		return v;
 	}
 	while (s < end) {
@@ -816,16 +841,18 @@ parse_string(struct parser *p, struct token *t)
 			continue;
 		}
 		s++;
+		/* Every append is checked: a character dropped for want of
+		 * memory would hand over a different string without a word. */
 		switch (*s) {
-		case '"': buf_putc(&b, '"'); break;
-		case '\'': buf_putc(&b, '\''); break;
-		case '\\': buf_putc(&b, '\\'); break;
-		case '/': buf_putc(&b, '/'); break;
-		case 'b': buf_putc(&b, '\b'); break;
-		case 'f': buf_putc(&b, '\f'); break;
-		case 'n': buf_putc(&b, '\n'); break;
-		case 'r': buf_putc(&b, '\r'); break;
-		case 't': buf_putc(&b, '\t'); break;
+		case '"': case '\'': case '\\': case '/':
+			if (buf_putc(&b, *s) < 0)
+				goto oom;
+			break;
+		case 'b': case 'f': case 'n': case 'r': case 't':
+			if (buf_putc(&b, *s == 'b' ? '\b' : *s == 'f' ? '\f' :
+			    *s == 'n' ? '\n' : *s == 'r' ? '\r' : '\t') < 0)
+				goto oom;
+			break;
 		case 'u':
 			if (read_hex4(s + 1, (size_t)(end - s - 1), &cp) < 0) {
 				/* qemu quotes the four bytes after the \u, closing
@@ -852,7 +879,8 @@ parse_string(struct parser *p, struct token *t)
 				goto fail;
 			}
 			n = utf8_encode(cp, enc);
-			buf_append(&b, enc, n);
+			if (buf_append(&b, enc, n) < 0)
+				goto oom;
 			s += 4;
 			break;
 		default:
@@ -865,10 +893,10 @@ parse_string(struct parser *p, struct token *t)
 	buf_free(&b);
 	/* The text was checked above: only memory can be missing here. */
 	if (v == NULL)
-		perr(p, "out of memory");
+		parse_oom(p);
 	return v;
 oom:
-	perr(p, "out of memory");
+	parse_oom(p);
 fail:
 	buf_free(&b);
 	return NULL;
@@ -912,7 +940,7 @@ defer_string(struct parser *p, json_t *obj, json_t *key, struct token *t)
 		if (b)
 			free(b->key);
 		free(b);
-		perr(p, "out of memory");
+		parse_oom(p);
 		return NULL;
 	}
 	b->parent = json_incref(obj);
@@ -999,7 +1027,7 @@ parse_object(struct parser *p, enum obj_role role)
 		/* A member lost to memory would change the request. */
 		if (json_object_setn_new(obj, json_string_value(key),
 		    json_string_length(key), val) < 0) {
-			perr(p, "out of memory");
+			parse_oom(p);
 			goto fail;
 		}
 		json_decref(key);
@@ -1044,7 +1072,7 @@ parse_array(struct parser *p)
 		if (val == NULL)
 			goto fail;
 		if (json_array_append_new(arr, val) < 0) {
-			perr(p, "out of memory");
+			parse_oom(p);
 			goto fail;
 		}
 		t = next(p);
@@ -1100,7 +1128,7 @@ parse_value(struct parser *p)
 
 static json_t *
 parse_tokens(struct token *t, size_t n, size_t defer_min, struct json_big **big,
-    char **err)
+    char **err, bool *oom)
 {
 	struct parser p = { .t = t, .n = n, .defer_min = defer_min };
 	json_t *v;
@@ -1112,7 +1140,9 @@ parse_tokens(struct token *t, size_t n, size_t defer_min, struct json_big **big,
 	} else
 		v = parse_value(&p);
 	if (v == NULL && p.err == NULL)
-		perr(&p, "out of memory");
+		parse_oom(&p);
+	if (p.oom)
+		*oom = true;
 	if (v == NULL) {
 		json_big_free(p.big);
 		p.big = NULL;
@@ -1123,7 +1153,7 @@ parse_tokens(struct token *t, size_t n, size_t defer_min, struct json_big **big,
 }
 
 json_t *
-json_parse_text(const char *text, size_t len, char **err)
+json_parse_text(const char *text, size_t len, size_t max_bytes, char **err)
 {
 	struct json_stream *s = json_stream_new();
 	json_t *msg = NULL, *extra;
@@ -1132,6 +1162,7 @@ json_parse_text(const char *text, size_t len, char **err)
 	*err = NULL;
 	if (s == NULL)
 		return NULL;
+	json_stream_max_bytes(s, max_bytes);
 	json_stream_feed(s, text, len);
 	/* A trailing number or keyword needs a delimiter to end. */
 	json_stream_feed(s, " ", 1);
@@ -1144,6 +1175,12 @@ json_parse_text(const char *text, size_t len, char **err)
 		msg = NULL;
 		free(e);
 		e = errorf("JSON parse error, trailing data");
+	}
+	if (s->oom) {
+		json_decref(msg);
+		msg = NULL;
+		free(e);
+		e = NULL;
 	}
 	json_stream_free(s);
 	*err = e;

@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
-/* Bytes of all tokens in one message, and of any single token. */
+/* Bytes of all tokens in one message, and of any single token (the
+ * default; see json_stream_max_bytes). */
 #define JSON_MAX_TOKEN_SIZE	(64ULL << 20)
 /* Tokens in one message. */
 #define JSON_MAX_TOKEN_COUNT	(2ULL << 20)
@@ -72,8 +73,15 @@ int	 json_stream_partial(const struct json_stream *s);
 /* Whether json_stream_next() has something to return. */
 int	 json_stream_ready(const struct json_stream *s);
 
-/* Parse one complete JSON text held in memory with the same dialect and
- * errors; returns a new reference or NULL with *err set. */
-json_t	*json_parse_text(const char *text, size_t len, char **err);
+/* Limit the bytes of one message (and so of any token) to max instead of
+ * JSON_MAX_TOKEN_SIZE: a client reading replies needs more than the 64 MiB
+ * a request may have (a 48 MiB guest-file-read is 64 MiB of base64). */
+void	 json_stream_max_bytes(struct json_stream *s, size_t max);
+
+/* Parse one complete JSON text of at most max_bytes held in memory with the
+ * same dialect and errors; returns a new reference, or NULL with *err set
+ * (NULL too when memory ran out: no error can be told then). */
+json_t	*json_parse_text(const char *text, size_t len, size_t max_bytes,
+	    char **err);
 
 #endif

@@ -2,6 +2,7 @@
 resync on silence, stale replies, id-less ordering, timeouts, calls without
 a success response, and the non-blocking API. Real agents where one exists
 (qgad, qemu-ga 7.2); FakeAgent for the generations nobody ships now."""
+import json
 import os
 import socket
 import sys
@@ -330,6 +331,48 @@ class NonBlocking(unittest.TestCase):
         with FakeAgent(legacy_behaviour(echo=False)) as f:
             r = self.async_ok(f.sock, 5)
         self.assertEqual(r['class'], 'legacy-2.12')
+
+
+# include/libqga.h: the longest reply line libqga takes (without its \n).
+QGA_MAX_REPLY_SIZE = 96 << 20
+
+
+class ReplyLimit(unittest.TestCase):
+    """A reply of QGA_MAX_REPLY_SIZE bytes arrives whole (libqga's reader,
+    not the agent's 64 MiB message limit, decides); one byte more breaks
+    the client with a clear error."""
+
+    def big(self, size):
+        def behave(msg, conn):
+            if msg.get('execute') != 'big':
+                return inner(msg, conn)
+            head = b'{"return": "'
+            tail = b'", "id": ' + json.dumps(msg['id']).encode() + b'}'
+            fill = size - len(head) - len(tail)
+            # FakeAgent's 0.1 s socket timeout is for requests; ~100 MB
+            # take longer to go out.
+            conn.settimeout(None)
+            conn.sendall(head + b'x' * fill + tail + b'\n')
+            conn.settimeout(0.1)
+            return b''
+        inner = legacy_behaviour()
+        with FakeAgent(behave) as f:
+            return check(f.sock, 'call:big', 'call:guest-ping',
+                         opts=('-t', '30000'), timeout=120), size
+
+    def test_at_the_limit(self):
+        res, size = self.big(QGA_MAX_REPLY_SIZE)
+        self.assertEqual(res[1]['rc'], 0)
+        frame = '{"return": "", "id": %s}' % json.dumps(res[1]['reply']['id'])
+        self.assertEqual(len(res[1]['reply']['return']), size - len(frame))
+        self.assertEqual(set(res[1]['reply']['return']), {'x'})
+        self.assertEqual(res[2]['reply']['return'], {})
+
+    def test_past_the_limit(self):
+        res, _ = self.big(QGA_MAX_REPLY_SIZE + 1)
+        self.assertLess(res[1]['rc'], 0)
+        self.assertIn('exceeds %d bytes' % QGA_MAX_REPLY_SIZE,
+                      res[1]['error'])
 
 
 if __name__ == '__main__':

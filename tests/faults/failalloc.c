@@ -16,7 +16,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -35,8 +34,6 @@ extern void *__libc_memalign(size_t, size_t);
 
 static long fail_at;		/* 0: disarmed */
 static long count;
-static void *fail_stack[32];	/* where the last injected failure was */
-static int fail_depth;
 
 static long
 read_ctl(void)
@@ -88,9 +85,10 @@ should_fail(void)
 		return 0;
 	fail_at = 0;
 	note_failure(count);
-	fail_depth = backtrace(fail_stack, 32);
-	if (getenv("QGA_FAILALLOC_BACKTRACE"))
-		backtrace_symbols_fd(fail_stack, fail_depth, 2);
+	if (getenv("QGA_FAILALLOC_BACKTRACE")) {
+		void *frames[32];
+		backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
+	}
 	errno = ENOMEM;
 	return 1;
 }
@@ -108,25 +106,7 @@ failalloc_arm(long n)
 
 	count = 0;
 	fail_at = n;
-	if (n)
-		fail_depth = 0;
 	return prev;
-}
-
-/* Whether the last injected failure happened inside function fn (an
- * exported symbol: dladdr(3) names no static ones). */
-int failalloc_failed_in(const char *fn);
-
-int
-failalloc_failed_in(const char *fn)
-{
-	Dl_info info;
-
-	for (int i = 0; i < fail_depth; i++)
-		if (dladdr(fail_stack[i], &info) && info.dli_sname &&
-		    strcmp(info.dli_sname, fn) == 0)
-			return 1;
-	return 0;
 }
 
 int

@@ -125,7 +125,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(v);
 
 	/* The one-shot parser on the same bytes. */
-	v = json_parse_text((const char *)data, size, &err);
+	v = json_parse_text((const char *)data, size,
+	    JSON_MAX_TOKEN_SIZE, &err);
 	if (v == NULL && err == NULL)
 		__builtin_trap();
 	json_decref(v);

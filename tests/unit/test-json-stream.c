@@ -561,6 +561,43 @@ test_token_size_limit(void **state)
 	json_stream_free(s);
 }
 
+/* A raised or lowered message limit: the token bytes plus one must fit,
+ * so 16 bytes of tokens need a limit of 17. */
+static void
+test_max_bytes(void **state)
+{
+	static const char msg[] = "{\"a\": \"xxxxxxxx\"}";	/* 16 token bytes */
+	char *err = NULL;
+	json_t *v;
+
+	(void)state;
+	v = json_parse_text(msg, sizeof(msg) - 1, 17, &err);
+	assert_non_null(v);
+	assert_string_equal(json_string_value(json_object_get(v, "a")),
+	    "xxxxxxxx");
+	json_decref(v);
+	v = json_parse_text(msg, sizeof(msg) - 1, 16, &err);
+	assert_null(v);
+	assert_string_equal(err, "JSON token size limit exceeded");
+	free(err);
+	/* Past the default: a 64 MiB string, as a 48 MiB guest-file-read
+	 * reply has. */
+	size_t n = JSON_MAX_TOKEN_SIZE + 16;
+	char *big = malloc(n);
+	assert_non_null(big);
+	memset(big, 'x', n);
+	big[0] = '"';
+	big[n - 1] = '"';
+	v = json_parse_text(big, n, JSON_MAX_TOKEN_SIZE, &err);
+	assert_null(v);
+	free(err);
+	v = json_parse_text(big, n, n + 1, &err);
+	assert_non_null(v);
+	assert_int_equal(json_string_length(v), n - 2);
+	json_decref(v);
+	free(big);
+}
+
 static void
 test_parse_text(void **state)
 {
@@ -568,13 +605,13 @@ test_parse_text(void **state)
 	json_t *v;
 
 	(void)state;
-	v = json_parse_text("{\"a\": 1}", 8, &err);
+	v = json_parse_text("{\"a\": 1}", 8, JSON_MAX_TOKEN_SIZE, &err);
 	assert_non_null(v);
 	json_decref(v);
-	v = json_parse_text("42", 2, &err);
+	v = json_parse_text("42", 2, JSON_MAX_TOKEN_SIZE, &err);
 	assert_int_equal(json_integer_value(v), 42);
 	json_decref(v);
-	v = json_parse_text("{} {}", 5, &err);
+	v = json_parse_text("{} {}", 5, JSON_MAX_TOKEN_SIZE, &err);
 	assert_null(v);
 	free(err);
 }
@@ -597,6 +634,7 @@ main(void)
 		cmocka_unit_test(test_token_count_limit),
 		cmocka_unit_test(test_token_size_limit),
 		cmocka_unit_test(test_parse_text),
+		cmocka_unit_test(test_max_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
