@@ -525,9 +525,9 @@ handle_line(struct qga_client *c, char *line, size_t len)
 	 * byte of a token when its buffer cannot grow and reports other
 	 * allocation failures as syntax errors; this one tells them apart,
 	 * and a reply lost for want of memory must not leave its call
-	 * waiting (forever without a timeout). */
-	/* The line's length is checked: the parser's limit is never the
-	 * tighter one (it counts one byte more than the tokens hold). */
+	 * waiting (forever without a timeout). The line's length is checked
+	 * already: the parser's limit is never the tighter one (it counts one
+	 * byte more than the tokens hold). */
 	msg = json_parse_text(line, len, (size_t)QGA_MAX_REPLY_SIZE + 1, &perr);
 	if (msg == NULL) {
 		if (perr == NULL)
