@@ -70,10 +70,11 @@ struct qga_client {
 	int64_t		 silence_deadline;	/* when the probe/resync is silent */
 	int64_t		 phase_deadline;	/* connect or resync must be done */
 	int		 need_resync;
-	int		 defer_flush;		/* queue output, write it later */
-	int		 pending_err;		/* a break found inside
-						 * qga_call_async(), applied by
-						 * the next qga_process() */
+	/* Inside qga_call_async(): output is queued, not written, and a
+	 * break waits in pending_err for the next qga_process(), so that no
+	 * callback runs there. */
+	int		 in_call_async;
+	int		 pending_err;
 
 	struct buf	 in, out;
 	struct call	*calls, **calls_tail;

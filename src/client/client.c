@@ -109,7 +109,7 @@ client_break(struct qga_client *c, int err)
 		client_set_error(c, "%s", strerror(-err));
 	/* Failing the calls runs their callbacks, which qga_call_async()
 	 * promises never to do: leave that to the next qga_process(). */
-	if (c->defer_flush) {
+	if (c->in_call_async) {
 		if (c->pending_err == 0)
 			c->pending_err = err;
 		return err;
@@ -201,7 +201,7 @@ send_request(struct qga_client *c, const char *name, json_t *args,
 		return client_break(c, -ENOMEM);
 	}
 	json_decref(msg);
-	if (c->phase == PH_CONNECTING || c->defer_flush)
+	if (c->phase == PH_CONNECTING || c->in_call_async)
 		return 0;
 	return flush_out(c);
 }
@@ -772,9 +772,9 @@ qga_call_async(struct qga_client *c, const char *name, json_t *args,
 	 * that went away is found there too. Once queued, the call's outcome
 	 * is its callback's to report, never this return value's.
 	 */
-	c->defer_flush = 1;
+	c->in_call_async = 1;
 	(void)pump_calls(c);
-	c->defer_flush = 0;
+	c->in_call_async = 0;
 	return 0;
 }
 

@@ -607,6 +607,7 @@ json_stream_reset(struct json_stream *s)
 	reset_message(s);
 	buf_reset(&s->tok);
 	s->tok_overflow = false;
+	s->oom = false;
 	s->state = L_START;
 }
 

@@ -23,8 +23,9 @@
 /*
  * With deferral on (json_stream_defer), a plain string (ASCII, no escapes)
  * at least this long (the agent's choice; the fuzzer's is tiny) that is a
- * member of the top-level "arguments" object is not copied into the message: an empty string stands in for it there,
- * and its bytes stay in the lexer's buffer, handed over beside the message.
+ * member of the top-level "arguments" object is not copied into the
+ * message: an empty string stands in for it there, and its bytes stay in
+ * the lexer's buffer, handed over beside the message.
  * A 16 MiB guest-file-write is one 22 MB base64 string; the copy doubled
  * the agent's memory and was a fifth of its CPU.
  */

@@ -49,9 +49,10 @@ on_reply(struct qga_client *c, int err, struct qga_reply *r, void *opaque)
 	struct outcome *o = opaque;
 
 	(void)c;
-	if (inside_call_async)
-		fprintf(stderr, "callback ran inside qga_call_async()\n"),
-		    failures++;
+	if (inside_call_async) {
+		fprintf(stderr, "callback ran inside qga_call_async()\n");
+		failures++;
+	}
 	o->calls++;
 	o->err = err;
 	if (err == 0 && r && !qga_reply_is_error(r))

@@ -97,8 +97,6 @@ should_fail(void)
  * Fail the nth allocation from now (0: disarm). Returns the previous
  * arming, nonzero when it never fired.
  */
-long failalloc_arm(long n);
-
 long
 failalloc_arm(long n)
 {

@@ -24,12 +24,6 @@ static const char *const error_prefixes[] = {
 	"JSON nesting depth limit exceeded",
 };
 
-static int
-dump_cb(const char *p, size_t n, void *data)
-{
-	return buf_append(data, p, n) < 0 ? -1 : 0;
-}
-
 /* A deferred string is where it says, stands for plain bytes, and goes
  * back into its message. */
 static void
@@ -60,10 +54,13 @@ drain(struct json_stream *s, struct buf *log)
 	while (json_stream_next_big(s, &msg, &err, &big)) {
 		check_big(big);
 		if (msg) {
+			struct buf_sink sink = { log, false };
+
 			buf_putc(log, 'M');
 			/* The agent echoes ids with these flags: the dump must work. */
-			if (json_dump_callback(msg, dump_cb, log,
-			    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0)
+			if (json_dump_callback(msg, buf_sink_put, &sink,
+			    JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) < 0 ||
+			    sink.failed)
 				__builtin_trap();
 			json_decref(msg);
 		} else {
